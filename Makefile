@@ -1,0 +1,82 @@
+# hhlib / HybridHash notebooks: one entry point for setup, tests, benchmarks and the paper pipeline.
+#   make reproduce                 the whole study on the embedded default (Fashion-MNIST, CPU, offline)
+#   make reproduce DATASET=<name>  the paper's study for one dataset (see README for where data must be)
+#   make test                      pytest + nbval (what CI runs)
+# Every target sets up .venv first (python3 -m venv + pip), so each works as the first command typed.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+FASHION_MNIST_DIR ?= /usr/share/datasets/fashion-mnist
+DATASET ?= fashion_mnist
+FORCE ?= 0
+OUT := outputs/$(DATASET)
+STAGES := 01_prepare_data 02_train 03_evaluate 04_tsne 05_ablations
+export PATH := $(abspath $(BIN)):$(PATH)
+export PYTHONHASHSEED := 0
+export MPLBACKEND := Agg
+
+.PHONY: help setup data test bench reproduce lab clean-smoke
+
+help:
+	@echo "make setup                     create .venv (python3 -m venv + pinned pip requirements) and get Fashion-MNIST"
+	@echo "make test                      pytest tests/ then nbval over notebooks/ (the CI command)"
+	@echo "make bench                     speed benchmarks -> outputs/bench/*.json"
+	@echo "make reproduce [DATASET=name]  run notebooks 01-05 with params/<name>/ into outputs/<name>/ (default: fashion_mnist)"
+	@echo "make lab                       JupyterLab on notebooks/ with the project's kernel"
+
+$(STAMP): requirements.txt requirements-lock.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt -c requirements-lock.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name hhlib --display-name "Python (hhlib)" >/dev/null
+	@touch $@
+
+setup: $(STAMP) data
+
+data:
+	@bash scripts/ensure_fashion_mnist.sh "$(FASHION_MNIST_DIR)"
+
+test: setup
+	$(BIN)/python -m pytest tests/ -q
+	@if ls notebooks/*.ipynb >/dev/null 2>&1; then \
+	  $(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider notebooks/ -q; \
+	fi
+
+bench: setup
+	@mkdir -p outputs/bench
+	$(BIN)/python benchmarks/bench_eval.py
+
+# ---- the paper pipeline: one papermill stage per notebook, each re-run only when its inputs changed ----
+# A stage writes to a temporary file and renames it on success, so an interrupted stage is re-run
+# (and training inside it resumes from its last checkpoint).
+LIB := $(wildcard hhlib/*.py hhlib/*/*.py)
+ifeq ($(FORCE),1)
+.PHONY: $(foreach s,$(STAGES),$(OUT)/$(s).ipynb)
+endif
+
+reproduce: setup
+	@$(BIN)/python -m hhlib.params check $(DATASET)
+	@$(MAKE) --no-print-directory $(OUT)/05_ablations.ipynb DATASET=$(DATASET)
+	@$(BIN)/python -m hhlib.report $(OUT)
+	@echo "Done: $(OUT)/results.md"
+
+$(OUT)/01_prepare_data.ipynb: notebooks/01_prepare_data.ipynb params/$(DATASET)/01_prepare_data.yaml $(LIB)
+$(OUT)/02_train.ipynb: notebooks/02_train.ipynb params/$(DATASET)/02_train.yaml $(OUT)/01_prepare_data.ipynb $(LIB)
+$(OUT)/03_evaluate.ipynb: notebooks/03_evaluate.ipynb params/$(DATASET)/03_evaluate.yaml $(OUT)/02_train.ipynb $(LIB)
+$(OUT)/04_tsne.ipynb: notebooks/04_tsne.ipynb params/$(DATASET)/04_tsne.yaml $(OUT)/03_evaluate.ipynb $(LIB)
+$(OUT)/05_ablations.ipynb: notebooks/05_ablations.ipynb params/$(DATASET)/05_ablations.yaml $(OUT)/04_tsne.ipynb $(LIB)
+
+$(OUT)/%.ipynb:
+	@mkdir -p $(OUT)
+	$(BIN)/papermill notebooks/$*.ipynb $(OUT)/.running-$*.ipynb -f params/$(DATASET)/$*.yaml --cwd notebooks -k python3 --progress-bar
+	@mv $(OUT)/.running-$*.ipynb $@
+	$(BIN)/jupyter nbconvert --to html --log-level WARN $@
+
+lab: setup
+	$(BIN)/jupyter lab --notebook-dir=notebooks

@@ -1,0 +1,105 @@
+"""Where and how computation runs: device choice, seeding, mixed precision, distributed setup.
+
+Nothing else in hhlib hard-codes a device: every ``device="auto"`` goes through
+:func:`resolve_device`, so the same code runs on a laptop CPU, one GPU, or several under
+``torchrun`` (HybridHash paper, Sec. 4.1 trains with mixed precision on GPUs).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """Turn a device request into a ``torch.device``.
+
+    Args:
+        device: ``"auto"`` (the ``TORCH_DEVICE`` environment variable if set, else CUDA
+            when available, else MPS, else CPU), or any name ``torch.device`` accepts.
+
+    Returns:
+        The resolved device. Under ``torchrun`` with CUDA, ``"auto"`` picks ``cuda:LOCAL_RANK``.
+
+    Raises:
+        ValueError: the name is not a device, or names CUDA on a machine without it.
+    """
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        device = os.environ.get("TORCH_DEVICE", "")
+        if not device:
+            if torch.cuda.is_available():
+                return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+            if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+                return torch.device("mps")
+            return torch.device("cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as error:
+        raise ValueError(f"device {device!r} is not a torch device: use 'auto', 'cpu', 'cuda' or 'cuda:N'") from error
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asks for CUDA, but this machine has no CUDA GPU: use device='auto' or 'cpu'")
+    return resolved
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's ``random``, NumPy and torch (CPU and every GPU) with one integer."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def autocast_dtype(device: torch.device, enabled: bool = True) -> torch.dtype | None:
+    """The mixed-precision dtype for ``device``, or None when autocast should stay off.
+
+    bfloat16 on GPUs that support it (no loss scaling needed), float16 on older GPUs,
+    and None on CPU/MPS, where autocast brings no speed for these models.
+    """
+    if not enabled or device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+@dataclass(frozen=True)
+class DistributedContext:
+    """What this process is in a (possibly single-process) data-parallel run."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_distributed(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(backend: str | None = None) -> DistributedContext:
+    """Join the process group that ``torchrun`` describes in the environment, if any.
+
+    Args:
+        backend: ``"nccl"`` or ``"gloo"``; None picks nccl when CUDA is available, else gloo.
+
+    Returns:
+        The rank, world size and local rank; a single-process context when not launched
+        by torchrun (no ``WORLD_SIZE`` in the environment).
+    """
+    world_size = int(os.environ.get("WORLD_SIZE", 1))
+    if world_size <= 1:
+        return DistributedContext()
+    if not dist.is_initialized():
+        backend = backend or ("nccl" if torch.cuda.is_available() else "gloo")
+        dist.init_process_group(backend=backend)
+    local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local_rank)
+    return DistributedContext(rank=dist.get_rank(), world_size=dist.get_world_size(), local_rank=local_rank)
