@@ -1,0 +1,107 @@
+"""DPSH: pairwise-label likelihood with a quantization term, and the stable pairwise likelihood itself.
+
+Li, Wang, Kang, "Feature Learning based Deep Supervised Hashing with Pairwise Labels", IJCAI 2016.
+With theta_ij = 1/2 u_i^T u_j and a_ij = sigmoid(theta_ij), DPSH minimises (Eq. 4, relaxed)
+
+    L = - sum_{s_ij in S} (s_ij theta_ij - log(1 + e^theta_ij)) + eta sum_i ||b_i - u_i||^2,  b_i = sign(u_i),
+
+whose gradient is dL/du_i = 1/2 sum_j (a_ij - s_ij) u_j + 1/2 sum_j (a_ji - s_ji) u_j + 2 eta (u_i - b_i).
+The authors' code (DPSH-pytorch) pairs the batch with a memory U of the outputs of the whole
+training set (rows written at the batch's indices, detached) and divides both terms by
+n_train * B; hhlib does the same by default and offers in-batch pairs (``use_memory=False``).
+The stable form log(1 + e^x) = log(1 + e^-|x|) + max(x, 0) is shared with HashNet and HybridHash.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from hhlib.losses.base import HashLoss
+from hhlib.losses.similarity import share_label
+
+
+def pairwise_nll(theta: Tensor, similarity: Tensor) -> Tensor:
+    """Negative log-likelihood of pairwise labels, log(1 + e^theta) - s * theta, computed stably.
+
+    Args:
+        theta: (A, B) float inner products (already scaled).
+        similarity: (A, B) float in {0, 1} (or [0, 1]).
+
+    Returns:
+        (A, B) float, log(1 + exp(-|theta|)) + max(theta, 0) - s * theta; finite for any finite theta.
+    """
+    return torch.log1p(torch.exp(-theta.abs())) + theta.clamp_min(0) - similarity * theta
+
+
+class DPSHLoss(HashLoss):
+    """DPSH (Li, Wang, Kang, IJCAI 2016): pairwise likelihood on theta = 1/2 u_i^T u_j + eta ||b - u||^2.
+
+    Args:
+        bits: code length K.
+        n_classes: label width C.
+        n_train: training-split size (memory rows).
+        quantization_weight: eta in DPSH Eq. 4; 10 as the authors' CIFAR-10 script (DPSH-pytorch demo;
+            their NUS-WIDE script uses 50).
+        inner_product_scale: the 1/2 of theta_ij = 1/2 u_i^T u_j (DPSH Eq. 2).
+        use_memory: True (authors' code) pairs the batch with the memory of all training outputs;
+            False pairs the batch with itself (all B x B ordered pairs, self-pairs included).
+
+    Raises:
+        ValueError: a weight is negative.
+    """
+
+    def __init__(
+        self,
+        bits: int,
+        n_classes: int,
+        n_train: int,
+        quantization_weight: float = 10.0,  # eta, DPSH-pytorch DPSH_CIFAR_10_demo.py (lambda = 10)
+        inner_product_scale: float = 0.5,  # theta = 1/2 u^T u, DPSH Eq. 2
+        use_memory: bool = True,  # authors' code: batch x whole training set
+    ) -> None:
+        super().__init__(bits, n_classes, n_train)
+        if quantization_weight < 0:
+            raise ValueError(f"quantization_weight={quantization_weight} must be >= 0 (eta of DPSH Eq. 4)")
+        self.quantization_weight = quantization_weight
+        self.inner_product_scale = inner_product_scale
+        self.use_memory = use_memory
+        if use_memory:
+            self.register_buffer("memory_codes", torch.zeros(n_train, bits))
+            self.register_buffer("memory_labels", torch.zeros(n_train, n_classes))
+
+    @torch.no_grad()
+    def write_memory(self, outputs: Tensor, labels: Tensor, indices: Tensor) -> None:
+        """Store the batch's detached outputs and labels at their training-split rows.
+
+        Args:
+            outputs: (B, bits) float outputs.
+            labels: (B, C) float multi-hot labels.
+            indices: (B,) long train-split positions.
+        """
+        self.memory_codes[indices] = outputs.detach().to(self.memory_codes.dtype)
+        self.memory_labels[indices] = labels.detach().to(self.memory_labels.dtype)
+
+    def forward(self, outputs: Tensor, labels: Tensor, indices: Tensor) -> Tensor:
+        """DPSH loss of a batch.
+
+        Args:
+            outputs: (B, bits) float tanh outputs u.
+            labels: (B, C) float multi-hot labels.
+            indices: (B,) long train-split positions.
+
+        Returns:
+            Scalar: (pairwise NLL sum + eta * sum ||b - u||^2) / (B * number of paired columns).
+        """
+        outputs, labels, indices = self.check_inputs(outputs, labels, indices)
+        if self.use_memory:
+            self.write_memory(outputs, labels, indices)
+            others = self.memory_codes.to(outputs.dtype)
+            other_labels = self.memory_labels.to(outputs.dtype)
+        else:
+            others, other_labels = outputs, labels
+        theta = self.inner_product_scale * outputs @ others.T
+        similarity = share_label(labels, other_labels)
+        likelihood = pairwise_nll(theta, similarity).sum()
+        quantization = (outputs.detach().sign() - outputs).pow(2).sum()
+        return (likelihood + self.quantization_weight * quantization) / (outputs.shape[0] * others.shape[0])
