@@ -15,6 +15,10 @@ STAMP := $(VENV)/.installed
 FASHION_MNIST_DIR ?= /usr/share/datasets/fashion-mnist
 DATASET ?= fashion_mnist
 FORCE ?= 0
+# `nuswide` is the paper's NUS-WIDE setting: the 21-concept protocol
+ifeq ($(DATASET),nuswide)
+override DATASET := nuswide_21
+endif
 OUT := outputs/$(DATASET)
 STAGES := 01_prepare_data 02_train 03_evaluate 04_tsne 05_ablations
 export PATH := $(abspath $(BIN)):$(PATH)
@@ -22,6 +26,9 @@ export PYTHONHASHSEED := 0
 export MPLBACKEND := Agg
 
 .PHONY: help setup data test bench reproduce lab clean-smoke
+
+clean-smoke:  ## smoke outputs go stale when the smoke defaults change (training refuses to resume a different config)
+	rm -rf outputs/smoke
 
 help:
 	@echo "make setup                     create .venv (python3 -m venv + pinned pip requirements) and get Fashion-MNIST"
@@ -64,7 +71,6 @@ reproduce: setup
 	@$(BIN)/python -m hhlib.params check $(DATASET)
 	@$(MAKE) --no-print-directory $(OUT)/05_ablations.ipynb DATASET=$(DATASET)
 	@$(BIN)/python -m hhlib.report $(OUT)
-	@echo "Done: $(OUT)/results.md"
 
 $(OUT)/01_prepare_data.ipynb: notebooks/01_prepare_data.ipynb params/$(DATASET)/01_prepare_data.yaml $(LIB)
 $(OUT)/02_train.ipynb: notebooks/02_train.ipynb params/$(DATASET)/02_train.yaml $(OUT)/01_prepare_data.ipynb $(LIB)

@@ -1,0 +1,579 @@
+"""The parameter files of the executable paper: loading and validating params/<set>/<NN_stage>.yaml.
+
+``make reproduce DATASET=x`` runs each notebook of notebooks/ with papermill and
+``-f params/x/<stage>.yaml``. Papermill injects any key it is given, so a typo or a wrong type
+would only surface minutes or hours later (or never: "Passed unknown parameter"). This module
+checks every file before any work starts:
+
+- every key is a parameter of that notebook's ``parameters`` cell (read with
+  ``papermill.inspect_notebook``, no kernel started);
+- every value has the type of the cell's default (an int where the default is an int, a float or
+  int where it is a float, a list where it is a list...). ``None`` is accepted where the default is
+  None or the parameter's comment says what None means (``# ... (None: all)``; comments hold no
+  ``=``, since papermill's inspector skips a line with two);
+- values are valid for hhlib: dataset, preset, losses, variants, backbones and token layouts are
+  registry names, code lengths are positive ints, sizes/epochs positive;
+- the stages of one set agree: same dataset, data_dir, out_dir, split_seed, image size and split sizes,
+  and the code lengths evaluated were trained.
+
+:func:`check_dataset_ready` adds the data check (``hhlib.data.check_data``) and the pretrained
+weights' presence, so that a missing dataset stops the run with a message saying where the
+files must be and how to get them. Command line (no argparse): ``python -m hhlib.params check <set>``.
+Paper: HybridHash (ICMR 2024, arXiv 2405.07524); the paper's values live in params/, not here.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = [
+    "NOTEBOOKS_DIR",
+    "PARAMS_DIR",
+    "STAGES",
+    "ParamsError",
+    "ablation_plan",
+    "check_dataset_ready",
+    "check_params",
+    "list_param_sets",
+    "load_params",
+    "main",
+    "notebook_parameters",
+    "resolve_path",
+    "validate_params",
+]
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PARAMS_DIR = REPO_ROOT / "params"  # params/<set>/<stage>.yaml
+NOTEBOOKS_DIR = REPO_ROOT / "notebooks"  # notebooks/<stage>.ipynb; also papermill's --cwd
+STAGES = ("01_prepare_data", "02_train", "03_evaluate", "04_tsne", "05_ablations")
+# keys that, when two stages of one set both have them, must hold the same value
+SHARED_KEYS = ("dataset", "data_dir", "out_dir", "split_seed", "img_size", "query_per_class", "train_per_class", "database_limit")
+
+
+class ParamsError(ValueError):
+    """One or more problems in the parameter files; the message lists each as ``file: key: problem: fix``."""
+
+    def __init__(self, problems: Sequence[str]):
+        self.problems = list(problems)
+        super().__init__(
+            f"{len(self.problems)} problem(s) in the parameter files:\n" + "\n".join(f"  - {p}" for p in self.problems)
+        )
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def notebook_parameters(stage: str, notebooks_dir: str | Path | None = None) -> dict[str, dict[str, Any]]:
+    """Read a notebook's ``parameters`` cell without running it.
+
+    Args:
+        stage: notebook stem, e.g. ``"02_train"``.
+        notebooks_dir: folder of the notebooks (None = the repository's notebooks/).
+
+    Returns:
+        name -> ``{"default": python value, "source": default as written, "help": the comment,
+        "nullable": None accepted (default None, or "(None: ...)" in the comment)}``, in cell order.
+
+    Raises:
+        FileNotFoundError: no such notebook.
+        ParamsError: no parameters cell, or a default that is not a literal.
+    """
+    import papermill  # imported here: papermill pulls in nbclient/jupyter, slow and only needed to inspect
+
+    path = Path(notebooks_dir or NOTEBOOKS_DIR) / f"{stage}.ipynb"
+    if not path.is_file():
+        raise FileNotFoundError(f"notebook {_relative(path)} not found: stages are {', '.join(STAGES)}")
+    found = papermill.inspect_notebook(str(path))
+    if not found:
+        raise ParamsError([f"{_relative(path)}: no cell tagged 'parameters': tag the first code cell 'parameters'"])
+    result = {}
+    problems = []
+    for name, info in found.items():
+        try:
+            default = ast.literal_eval(info["default"])
+        except (ValueError, SyntaxError):
+            problems.append(f"{_relative(path)}: {name}: default {info['default']!r} is not a literal: "
+                            "the parameters cell holds literals only (style.md); derive values in the resolve cell")
+            continue
+        help_text = info.get("help") or ""
+        result[name] = {
+            "default": default,
+            "source": info["default"],
+            "help": help_text,
+            "nullable": default is None or "(None:" in help_text,
+        }
+    if problems:
+        raise ParamsError(problems)
+    return result
+
+
+def _type_problem(value: Any, default: Any, nullable: bool) -> str | None:
+    """Why ``value`` may not replace ``default`` (None = it may)."""
+    if value is None:
+        return None if nullable else "is null but the notebook's parameter takes no None: give a value"
+    if default is None:
+        return None
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif isinstance(default, (list, tuple)):
+        ok = isinstance(value, (list, tuple))
+    else:
+        ok = isinstance(value, type(default))
+    if ok:
+        return None
+    return f"is {type(value).__name__} {value!r} but the notebook's default is {type(default).__name__} {default!r}: write a {type(default).__name__}"
+
+
+def _positive_int(value: Any) -> str | None:
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return None
+    return f"must be a positive int, got {value!r}"
+
+
+def _positive_number(value: Any) -> str | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return None
+    return f"must be a positive number, got {value!r}"
+
+
+def _non_negative_number(value: Any) -> str | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+        return None
+    return f"must be a number >= 0, got {value!r}"
+
+
+def _list_of(check: Callable[[Any], str | None]) -> Callable[[Any], str | None]:
+    def checker(values: Any) -> str | None:
+        if not isinstance(values, (list, tuple)) or not values:
+            return f"must be a non-empty list, got {values!r}"
+        for item in values:
+            problem = check(item)
+            if problem:
+                return f"item {item!r}: {problem}"
+        return None
+
+    return checker
+
+
+def _registry(names_of: Callable[[], Mapping], what: str) -> Callable[[Any], str | None]:
+    def checker(value: Any) -> str | None:
+        names = names_of()
+        if value in names:
+            return None
+        return f"unknown {what} {value!r}: valid names are {', '.join(map(str, names))}"
+
+    return checker
+
+
+def _optional(check: Callable[[Any], str | None]) -> Callable[[Any], str | None]:
+    return lambda value: None if value is None else check(value)
+
+
+def _datasets() -> Mapping:
+    from hhlib.data import DATASETS
+
+    return DATASETS
+
+
+def _presets() -> Mapping:
+    from hhlib.model import PRESETS
+
+    return PRESETS
+
+
+def _losses() -> Mapping:
+    from hhlib.losses import LOSSES
+
+    return LOSSES
+
+
+def _variants() -> Mapping:
+    from hhlib.model import VARIANTS
+
+    return VARIANTS
+
+
+def _backbones() -> Mapping:
+    from hhlib.model import BACKBONES
+
+    return BACKBONES
+
+
+def _token_layouts() -> Mapping:
+    from hhlib.model import TOKEN_LAYOUTS
+
+    return TOKEN_LAYOUTS
+
+
+def _device(value: Any) -> str | None:
+    if isinstance(value, str) and (value in ("auto", "cpu", "mps") or value.startswith("cuda")):
+        return None
+    return f"must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {value!r}"
+
+
+def _paper_map(value: Any) -> str | None:
+    if not isinstance(value, Mapping):
+        return f"must be a mapping of code length (quoted, e.g. \"64\") to mAP, got {value!r}"
+    for key, number in value.items():
+        if not (isinstance(key, str) and key.isdigit() and int(key) > 0):
+            return f"key {key!r} must be a code length written as a quoted string, e.g. \"64\" (papermill passes dict keys as strings)"
+        if number is not None and not (isinstance(number, (int, float)) and 0 <= number <= 1):
+            return f"value {number!r} for {key} bits must be an mAP in [0, 1] or null"
+    return None
+
+
+# value checks by parameter name (a name absent here gets only the type check)
+KEY_CHECKS: dict[str, Callable[[Any], str | None]] = {
+    "dataset": _registry(_datasets, "dataset"),
+    "preset": _registry(_presets, "preset"),
+    "loss": _registry(_losses, "loss"),
+    "losses": _list_of(_registry(_losses, "loss")),
+    "variants": _list_of(_registry(_variants, "variant")),
+    "backbones": _list_of(_registry(_backbones, "backbone")),
+    "token_layouts": _list_of(_registry(_token_layouts, "token layout")),
+    "bits": _positive_int,
+    "bits_list": _list_of(_positive_int),
+    "ablation_bits_list": _list_of(_positive_int),
+    "alphas": _list_of(_positive_number),
+    "alpha": _positive_number,
+    "block_token_kernels": _list_of(_optional(_positive_int)),
+    "img_size": _optional(_positive_int),
+    "query_per_class": _optional(_positive_int),
+    "train_per_class": _optional(_positive_int),
+    "database_limit": _optional(_positive_int),
+    "topk": _optional(_positive_int),
+    "epochs": _positive_int,
+    "ablation_epochs": _positive_int,
+    "batch_size": _positive_int,
+    "eval_every": _optional(_positive_int),
+    "lr": _positive_number,
+    "weight_decay": _non_negative_number,
+    "warmup_epochs": _non_negative_number,
+    "num_workers": lambda v: None if isinstance(v, int) and v >= 0 else f"must be an int >= 0, got {v!r}",
+    "samples_per_class": _positive_int,
+    "gallery_queries": _positive_int,
+    "gallery_k": _positive_int,
+    "radius": lambda v: None if isinstance(v, int) and v >= 0 else f"must be an int >= 0, got {v!r}",
+    "precision_at": _list_of(_positive_int),
+    "tsne_points": _positive_int,
+    "perplexity": _positive_number,
+    "split_seed": lambda v: None if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else f"must be an int >= 0, got {v!r}",
+    "seed": lambda v: None if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else f"must be an int >= 0, got {v!r}",
+    "device": _device,
+    "paper_map": _paper_map,
+}
+
+
+def validate_params(values: Mapping[str, Any], parameters: Mapping[str, Mapping[str, Any]], source: str) -> list[str]:
+    """List the problems of one parameter file against its notebook's parameters cell.
+
+    Args:
+        values: the YAML's mapping.
+        parameters: :func:`notebook_parameters` of the notebook it feeds.
+        source: the file's name, put in front of every problem.
+
+    Returns:
+        Problems as ``"<source>: <key>: <problem>: <fix>"`` (empty = valid).
+    """
+    problems = []
+    known = ", ".join(parameters)
+    for key, value in values.items():
+        if key not in parameters:
+            problems.append(f"{source}: {key}: not a parameter of the notebook (papermill would warn 'Passed unknown "
+                            f"parameter'): remove it or use one of {known}")
+            continue
+        spec = parameters[key]
+        problem = _type_problem(value, spec["default"], spec["nullable"])
+        if problem is None and value is not None and key in KEY_CHECKS:
+            problem = KEY_CHECKS[key](value)
+        if problem:
+            problems.append(f"{source}: {key}: {problem}")
+    return problems
+
+
+def list_param_sets(params_dir: str | Path | None = None) -> list[str]:
+    """Names of the parameter sets (sub-folders of params/), sorted.
+
+    Args:
+        params_dir: the params folder (None = the repository's params/).
+
+    Returns:
+        Folder names, e.g. ``["cifar10", "fashion_mnist", "smoke", ...]``.
+    """
+    folder = Path(params_dir or PARAMS_DIR)
+    return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        content = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise ParamsError([f"{_relative(path)}: not valid YAML ({error}): fix the syntax"]) from error
+    if content is None:
+        return {}
+    if not isinstance(content, dict):
+        raise ParamsError([f"{_relative(path)}: holds a {type(content).__name__}, not a mapping: write `key: value` lines"])
+    return content
+
+
+def load_params(
+    param_set: str, stage: str, params_dir: str | Path | None = None, notebooks_dir: str | Path | None = None
+) -> dict[str, Any]:
+    """Read and validate one parameter file.
+
+    Args:
+        param_set: folder under params/ (a dataset name, or ``smoke``).
+        stage: notebook stem (one of ``STAGES``).
+        params_dir: the params folder (None = the repository's params/).
+        notebooks_dir: the notebooks folder (None = the repository's notebooks/).
+
+    Returns:
+        The file's mapping (only the keys it sets; the notebook's defaults fill the rest).
+
+    Raises:
+        KeyError: unknown stage.
+        FileNotFoundError: the file does not exist (names the sets that do).
+        ParamsError: invalid content (every problem listed).
+    """
+    if stage not in STAGES:
+        raise KeyError(f"unknown stage {stage!r}: valid stages are {', '.join(STAGES)}")
+    path = Path(params_dir or PARAMS_DIR) / param_set / f"{stage}.yaml"
+    if not path.is_file():
+        sets = list_param_sets(params_dir)
+        raise FileNotFoundError(
+            f"{_relative(path)} not found: parameter sets are {', '.join(sets) or '(none)'}; "
+            f"create params/{param_set}/{stage}.yaml (start from params/smoke/{stage}.yaml)"
+        )
+    values = _read_yaml(path)
+    problems = validate_params(values, notebook_parameters(stage, notebooks_dir), _relative(path))
+    if problems:
+        raise ParamsError(problems)
+    return values
+
+
+def _effective(values: Mapping[str, Any], parameters: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The values a papermill run sees: the cell's defaults overridden by the file."""
+    return {**{k: v["default"] for k, v in parameters.items()}, **values}
+
+
+def check_params(
+    param_set: str, params_dir: str | Path | None = None, notebooks_dir: str | Path | None = None
+) -> dict[str, dict[str, Any]]:
+    """Validate every stage file of a parameter set, and that the stages agree with each other.
+
+    Args:
+        param_set: folder under params/ (a dataset name, or ``smoke``).
+        params_dir: the params folder (None = the repository's params/).
+        notebooks_dir: the notebooks folder (None = the repository's notebooks/).
+
+    Returns:
+        stage -> the effective parameters of that run (notebook defaults overridden by the file).
+
+    Raises:
+        FileNotFoundError: a stage file is missing.
+        ParamsError: every problem of every file, and disagreements between stages.
+    """
+    problems: list[str] = []
+    effective: dict[str, dict[str, Any]] = {}
+    for stage in STAGES:
+        try:
+            values = load_params(param_set, stage, params_dir, notebooks_dir)
+        except ParamsError as error:
+            problems += error.problems
+            continue
+        effective[stage] = _effective(values, notebook_parameters(stage, notebooks_dir))
+    for key in SHARED_KEYS:
+        seen = {stage: p[key] for stage, p in effective.items() if key in p}
+        if len({repr(v) for v in seen.values()}) > 1:
+            problems.append(
+                f"params/{param_set}: {key}: stages disagree ({', '.join(f'{s}={v!r}' for s, v in seen.items())}): "
+                "set the same value in every stage file"
+            )
+    trained = set(effective.get("02_train", {}).get("bits_list", []) or [])
+    for stage in ("03_evaluate", "04_tsne"):
+        if trained and stage in effective:
+            untrained = sorted(set(effective[stage].get("bits_list", []) or []) - trained)
+            if untrained:
+                problems.append(
+                    f"params/{param_set}/{stage}.yaml: bits_list: {untrained} not trained by 02_train "
+                    f"(bits_list {sorted(trained)}): evaluate only trained code lengths"
+                )
+    if problems:
+        raise ParamsError(problems)
+    return effective
+
+
+def resolve_path(path: str | Path | None, notebooks_dir: str | Path | None = None) -> Path | None:
+    """Resolve a path written in a parameter file the way the notebooks see it (cwd = notebooks/).
+
+    Args:
+        path: the value (absolute, ``~``, or relative to notebooks/); None stays None.
+        notebooks_dir: the notebooks folder (None = the repository's notebooks/).
+
+    Returns:
+        An absolute path, or None.
+    """
+    if path is None:
+        return None
+    path = Path(path).expanduser()
+    return path if path.is_absolute() else (Path(notebooks_dir or NOTEBOOKS_DIR) / path).resolve()
+
+
+def check_dataset_ready(
+    param_set: str, params_dir: str | Path | None = None, notebooks_dir: str | Path | None = None
+) -> dict[str, dict[str, Any]]:
+    """Validate a parameter set, its dataset's files and its pretrained weights before any work.
+
+    Args:
+        param_set: folder under params/ (a dataset name, or ``smoke``).
+        params_dir: the params folder (None = the repository's params/).
+        notebooks_dir: the notebooks folder (None = the repository's notebooks/).
+
+    Returns:
+        stage -> effective parameters (as :func:`check_params`).
+
+    Raises:
+        ParamsError: invalid parameter files.
+        FileNotFoundError: the dataset's files or the pretrained weights are missing; the message
+            says where they must be and how to get them.
+        hhlib.datasets.DataError: the dataset's files are there but malformed.
+    """
+    from hhlib.data import check_data
+
+    effective = check_params(param_set, params_dir, notebooks_dir)
+    first = effective["01_prepare_data"]
+    check_data(first["dataset"], resolve_path(first.get("data_dir"), notebooks_dir))
+    for stage, values in effective.items():
+        weights = values.get("pretrained")
+        if weights is not None and not resolve_path(weights, notebooks_dir).is_file():
+            raise FileNotFoundError(
+                f"params/{param_set}/{stage}.yaml: pretrained weights {resolve_path(weights, notebooks_dir)} not found: "
+                "put timm's nest_base_jx ImageNet-1k checkpoint there (on a machine with internet: "
+                "timm.create_model('nest_base_jx', pretrained=True) then torch.save(model.state_dict(), path)), "
+                "or set pretrained: null to train from scratch"
+            )
+    return effective
+
+
+def ablation_plan(
+    bits_list: Sequence[int],
+    variants: Sequence[str] = ("hybrid",),
+    block_token_kernels: Sequence[int | None] = (None,),
+    alphas: Sequence[float] = (),
+    token_layouts: Sequence[str] = ("paper",),
+    losses: Sequence[str] = ("wml",),
+    backbones: Sequence[str] = ("hybridhash",),
+    model_overrides: Mapping[str, Any] | None = None,
+    loss_params: Mapping[str, Any] | None = None,
+) -> list[dict[str, dict[str, Any]]]:
+    """Expand notebook 05's lists into the training runs of the ablation study, the baseline once.
+
+    The baseline is the paper's method: backbone ``hybridhash``, variant ``hybrid``, loss ``wml``,
+    default block-token kernel, ``alpha`` and token layout (spec Sec. 1 "Ablation variants").
+    Each study changes one thing from it: ``variant`` (no interaction, local only, global only),
+    ``block_token_kernel`` (block-token granularity), ``alpha`` (of the WML loss),
+    ``token_layout`` (paper vs reference code), ``loss`` (the method comparison, on the HybridHash
+    backbone) and ``backbone`` (CNN, NesT, HybridHash with the WML loss). A value equal to the
+    baseline's adds no run.
+
+    Args:
+        bits_list: code lengths; every configuration is trained once per code length.
+        variants: hhlib.model.VARIANTS names.
+        block_token_kernels: block-token pooling kernels (None = the block edge, the default).
+        alphas: WML alpha values (the paper's is the loss's default, 0.5).
+        token_layouts: hhlib.model.TOKEN_LAYOUTS names.
+        losses: hhlib.losses.LOSSES names.
+        backbones: hhlib.model.BACKBONES names.
+        model_overrides: model fields applied to every run (the recipe's, e.g. drop_path_rate).
+        loss_params: hyperparameters of the baseline's WML loss (applied to the WML runs).
+
+    Returns:
+        One dict per run: ``{"train": TrainConfig fields (bits, loss, loss_params, model_overrides,
+        run_name), "labels": metrics.json ablation fields (study, name, backbone, variant, loss)}``.
+
+    Raises:
+        KeyError: an unknown variant, loss, backbone or token layout (lists the valid names).
+    """
+    import inspect
+
+    from hhlib.losses import LOSSES
+    from hhlib.model import BACKBONES, TOKEN_LAYOUTS, VARIANTS, HybridHashConfig
+
+    for values, registry, what in ((variants, VARIANTS, "variant"), (losses, LOSSES, "loss"),
+                                   (backbones, BACKBONES, "backbone"), (token_layouts, TOKEN_LAYOUTS, "token layout")):
+        for value in values:
+            if value not in registry:
+                raise KeyError(f"unknown {what} {value!r}: valid names are {', '.join(registry)}")
+    base_overrides = dict(model_overrides or {})
+    wml_params = dict(loss_params or {})
+    default_alpha = wml_params.get("alpha", inspect.signature(LOSSES["wml"].__init__).parameters["alpha"].default)
+    default_layout = HybridHashConfig.token_layout
+    studies: list[tuple[str, str, dict, str, dict]] = [("baseline", "hybridhash", {}, "wml", {})]
+    studies += [("variant", v, {"variant": v}, "wml", {}) for v in variants if v != "hybrid"]
+    studies += [("block_token_kernel", str(k), {"block_token_kernel": k}, "wml", {})
+                for k in block_token_kernels if k is not None]
+    studies += [("alpha", f"{a:g}", {}, "wml", {"alpha": a}) for a in alphas if a != default_alpha]
+    studies += [("token_layout", t, {"token_layout": t}, "wml", {}) for t in token_layouts if t != default_layout]
+    studies += [("loss", name, {}, name, {}) for name in losses if name != "wml"]
+    studies += [("backbone", b, {"backbone": b}, "wml", {}) for b in backbones if b != "hybridhash"]
+    plan = []
+    for bits in bits_list:
+        for study, value, overrides, loss, params in studies:
+            name = "hybridhash (paper)" if study == "baseline" else f"{study}={value}"
+            plan.append({
+                "train": {
+                    "bits": int(bits),
+                    "loss": loss,
+                    "loss_params": {**wml_params, **params} if loss == "wml" else {},
+                    "model_overrides": {**base_overrides, **overrides},
+                    "run_name": f"ablation_{study}_{value}_{bits}".replace(" ", ""),
+                },
+                "labels": {
+                    "study": study,
+                    "name": name,
+                    "backbone": overrides.get("backbone", "hybridhash"),
+                    "variant": overrides.get("variant", "hybrid"),
+                    "loss": loss,
+                },
+            })
+    return plan
+
+
+def main(argv: Sequence[str]) -> int:
+    """Command line: ``python -m hhlib.params check <set> [<set> ...]`` (exit 0 = ready).
+
+    Args:
+        argv: the arguments after the module name.
+
+    Returns:
+        The exit status: 0 ready, 1 a problem (printed to stderr), 2 usage error.
+    """
+    if len(argv) < 2 or argv[0] != "check":
+        print("usage: python -m hhlib.params check <set> [<set> ...]   (sets: folders of params/)", file=sys.stderr)
+        return 2
+    for param_set in argv[1:]:
+        try:
+            check_dataset_ready(param_set)
+        except (ParamsError, FileNotFoundError, KeyError, ValueError) as error:
+            print(f"hhlib.params: {param_set}: not ready, nothing was run.\n{error}", file=sys.stderr)
+            return 1
+        print(f"hhlib.params: {param_set}: parameter files valid, data present")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

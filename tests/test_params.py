@@ -1,0 +1,167 @@
+"""Tests of hhlib.params: parameter files validated against the notebooks' parameters cells."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from hhlib import params
+
+CELL = {
+    "01_prepare_data": 'dataset = "fashion_mnist"  # a dataset\ndata_dir = None  # folder\nsplit_seed = 0  # seed\n'
+                       "database_limit = 200  # subset (None: all)\nsamples_per_class = 4  # grid",
+    "02_train": 'dataset = "fashion_mnist"  # a dataset\nsplit_seed = 0  # seed\nbits_list = [16]  # code lengths\n'
+                'lr = 0.001  # learning rate\nprogress = False  # bars\npreset = "tiny32"  # preset\npretrained = None  # weights',
+    "03_evaluate": 'dataset = "fashion_mnist"  # a dataset\nsplit_seed = 0  # seed\nbits_list = [16]  # code lengths\n'
+                   "paper_map = {}  # paper numbers",
+    "04_tsne": 'dataset = "fashion_mnist"  # a dataset\nbits_list = [16]  # code lengths',
+    "05_ablations": 'dataset = "fashion_mnist"  # a dataset\nlosses = ["wml"]  # losses\nvariants = ["hybrid"]  # variants',
+}
+
+
+def _notebook(folder: Path, stage: str, source: str) -> None:
+    cell = new_code_cell(source)
+    cell.metadata["tags"] = ["parameters"]
+    nb = new_notebook(cells=[new_markdown_cell("# t"), new_code_cell("import math"), cell])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, folder / f"{stage}.ipynb")
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> tuple[Path, Path]:
+    """A notebooks/ folder with tiny parameters cells and an empty params/ folder."""
+    notebooks, params_dir = tmp_path / "notebooks", tmp_path / "params"
+    notebooks.mkdir()
+    params_dir.mkdir()
+    for stage, source in CELL.items():
+        _notebook(notebooks, stage, source)
+    return notebooks, params_dir
+
+
+def _write_set(params_dir: Path, name: str, values: dict[str, str]) -> None:
+    (params_dir / name).mkdir()
+    for stage in params.STAGES:
+        (params_dir / name / f"{stage}.yaml").write_text(values.get(stage, "dataset: fashion_mnist\n"))
+
+
+def test_notebook_parameters_defaults_and_nullable(tree):
+    notebooks, _ = tree
+    found = params.notebook_parameters("01_prepare_data", notebooks)
+    assert list(found) == ["dataset", "data_dir", "split_seed", "database_limit", "samples_per_class"]
+    assert found["database_limit"]["default"] == 200 and found["database_limit"]["nullable"]
+    assert found["data_dir"]["nullable"]  # default None
+    assert not found["samples_per_class"]["nullable"]
+    with pytest.raises(FileNotFoundError, match="stages are 01_prepare_data"):
+        params.notebook_parameters("99_nothing", notebooks)
+
+
+def test_notebook_parameters_rejects_non_literal_default(tmp_path):
+    _notebook(tmp_path, "04_tsne", "bits_list = list(range(3))  # derived")
+    with pytest.raises(params.ParamsError, match="not a literal"):
+        params.notebook_parameters("04_tsne", tmp_path)
+
+
+def test_validate_params_names_key_problem_and_fix(tree):
+    notebooks, _ = tree
+    spec = params.notebook_parameters("02_train", notebooks)
+    assert params.validate_params({"lr": 1, "bits_list": [16, 64], "progress": True}, spec, "f.yaml") == []
+    problems = params.validate_params(
+        {"lrr": 0.1, "lr": "2.5e-5", "bits_list": [16, 0], "progress": 1, "preset": "huge", "dataset": None},
+        spec, "f.yaml",
+    )
+    text = "\n".join(problems)
+    assert "f.yaml: lrr: not a parameter of the notebook" in text and "Passed unknown parameter" in text
+    assert "f.yaml: lr: is str '2.5e-5' but the notebook's default is float" in text
+    assert "f.yaml: bits_list: item 0: must be a positive int" in text
+    assert "f.yaml: progress: is int 1 but the notebook's default is bool" in text
+    assert "f.yaml: preset: unknown preset 'huge': valid names are" in text
+    assert "f.yaml: dataset: is null" in text
+    assert len(problems) == 6
+
+
+def test_validate_params_paper_map_keys_are_quoted_code_lengths(tree):
+    notebooks, _ = tree
+    spec = params.notebook_parameters("03_evaluate", notebooks)
+    assert params.validate_params({"paper_map": {"64": 0.9, "16": None}}, spec, "f") == []
+    (problem,) = params.validate_params({"paper_map": {64: 0.9}}, spec, "f")
+    assert "quoted string" in problem
+    (problem,) = params.validate_params({"paper_map": {"64": 90.1}}, spec, "f")
+    assert "in [0, 1]" in problem
+
+
+def test_load_params_missing_and_bad_files(tree):
+    notebooks, params_dir = tree
+    with pytest.raises(FileNotFoundError, match=r"create params/nope/02_train.yaml \(start from params/smoke"):
+        params.load_params("nope", "02_train", params_dir, notebooks)
+    with pytest.raises(KeyError, match="valid stages are"):
+        params.load_params("nope", "02_training", params_dir, notebooks)
+    _write_set(params_dir, "bad", {"02_train": "lr: [1, 2\n", "03_evaluate": "- 1\n"})
+    with pytest.raises(params.ParamsError, match="not valid YAML"):
+        params.load_params("bad", "02_train", params_dir, notebooks)
+    with pytest.raises(params.ParamsError, match="not a mapping"):
+        params.load_params("bad", "03_evaluate", params_dir, notebooks)
+
+
+def test_check_params_effective_values_and_cross_stage_checks(tree):
+    notebooks, params_dir = tree
+    _write_set(params_dir, "good", {"02_train": "bits_list: [16, 32]\nlr: 0.01\n"})
+    effective = params.check_params("good", params_dir, notebooks)
+    assert effective["02_train"]["lr"] == 0.01 and effective["02_train"]["preset"] == "tiny32"
+    assert params.list_param_sets(params_dir) == ["good"]
+    _write_set(params_dir, "split", {"01_prepare_data": "split_seed: 1\n", "03_evaluate": "bits_list: [64]\n"})
+    with pytest.raises(params.ParamsError) as error:
+        params.check_params("split", params_dir, notebooks)
+    text = str(error.value)
+    assert "split_seed: stages disagree (01_prepare_data=1, 02_train=0, 03_evaluate=0)" in text
+    assert "03_evaluate.yaml: bits_list: [64] not trained by 02_train" in text
+
+
+def test_check_dataset_ready_stops_on_missing_data_and_weights(tree, tmp_path, fashion_dir):
+    notebooks, params_dir = tree
+    _write_set(params_dir, "nodata", {"01_prepare_data": f"data_dir: {tmp_path / 'empty'}\n"})
+    with pytest.raises(FileNotFoundError, match="apt-get install dataset-fashion-mnist|does not exist"):
+        params.check_dataset_ready("nodata", params_dir, notebooks)
+    _write_set(params_dir, "noweights", {"01_prepare_data": f"data_dir: {fashion_dir}\n",
+                                         "02_train": "pretrained: ../nest.pth\n"})
+    with pytest.raises(FileNotFoundError, match=r"pretrained weights .*nest.pth not found: put timm's nest_base_jx"):
+        params.check_dataset_ready("noweights", params_dir, notebooks)
+    _write_set(params_dir, "ready", {"01_prepare_data": f"data_dir: {fashion_dir}\n"})
+    assert params.check_dataset_ready("ready", params_dir, notebooks)["01_prepare_data"]["data_dir"] == str(fashion_dir)
+
+
+def test_resolve_path_is_relative_to_notebooks(tmp_path):
+    assert params.resolve_path(None) is None
+    assert params.resolve_path("../outputs", tmp_path / "nb") == (tmp_path / "outputs").resolve()
+    assert params.resolve_path("/abs/x", tmp_path) == Path("/abs/x")
+
+
+def test_ablation_plan_baseline_once_one_change_per_run():
+    plan = params.ablation_plan(
+        [16, 32], variants=["hybrid", "local_only"], block_token_kernels=[None, 7], alphas=[0.5, 0.1],
+        token_layouts=["paper", "reference"], losses=["wml", "dpsh", "ninh"], backbones=["hybridhash", "cnn"],
+        model_overrides={"drop_path_rate": 0.0}, loss_params={"skip_unwritten": True},
+    )
+    names = [run["labels"]["name"] for run in plan if run["train"]["bits"] == 16]
+    assert names == ["hybridhash (paper)", "variant=local_only", "block_token_kernel=7", "alpha=0.1",
+                     "token_layout=reference", "loss=dpsh", "loss=ninh", "backbone=cnn"]
+    assert len(plan) == 16
+    by_name = {run["labels"]["name"]: run for run in plan if run["train"]["bits"] == 32}
+    assert by_name["alpha=0.1"]["train"]["loss_params"] == {"skip_unwritten": True, "alpha": 0.1}
+    assert by_name["loss=dpsh"]["train"]["loss_params"] == {}
+    assert by_name["backbone=cnn"]["train"]["model_overrides"] == {"drop_path_rate": 0.0, "backbone": "cnn"}
+    assert by_name["backbone=cnn"]["labels"] == {"study": "backbone", "name": "backbone=cnn", "backbone": "cnn",
+                                                 "variant": "hybrid", "loss": "wml"}
+    assert by_name["block_token_kernel=7"]["train"]["run_name"] == "ablation_block_token_kernel_7_32"
+    assert len({run["train"]["run_name"] for run in plan}) == len(plan)
+    with pytest.raises(KeyError, match="unknown loss 'nope'"):
+        params.ablation_plan([16], losses=["nope"])
+
+
+def test_main_usage_and_failure(capsys):
+    assert params.main([]) == 2
+    assert "usage: python -m hhlib.params check" in capsys.readouterr().err
+    assert params.main(["check", "no_such_set"]) == 1
+    assert "not ready, nothing was run" in capsys.readouterr().err

@@ -1,0 +1,118 @@
+"""Tests of hhlib.report: results tables from metrics.json and the results.md beside it."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from hhlib import artifacts, report
+
+RUNS = [
+    {"method": "hybridhash", "bits": 64, "map": 0.8, "map_tie_aware": 0.79, "topk": 1000, "train_seconds": 10.0,
+     "run_dir": "x/wml_64"},
+    {"method": "hybridhash", "bits": 16, "map": 0.7, "map_tie_aware": 0.69, "topk": 1000, "train_seconds": 5.0,
+     "run_dir": "x/wml_16"},
+]
+ABLATIONS = [
+    {"study": "baseline", "name": "hybridhash (paper)", "backbone": "hybridhash", "variant": "hybrid", "loss": "wml",
+     "bits": 32, "map": 0.6},
+    {"study": "loss", "name": "loss=dpsh", "backbone": "hybridhash", "variant": "hybrid", "loss": "dpsh", "bits": 16,
+     "map": 0.5},
+]
+REFERENCE = {"map": {"16": 0.803, "64": None}, "source": "the authors' log", "metric": "mAP@1000, best of evals"}
+
+
+def _metrics(**extra):
+    return {"dataset": "imagenet", "runs": [dict(r) for r in RUNS], "ablations": [dict(a) for a in ABLATIONS], **extra}
+
+
+def test_results_table_sorted_with_paper_numbers_beside_ours():
+    table = report.results_table(_metrics(paper_reference=REFERENCE))
+    assert list(table["bits"]) == [16, 64]
+    assert list(table.columns) == ["method", "bits", "map", "map_tie_aware", "topk", "train_seconds",
+                                   "paper_map", "paper_source"]
+    assert table.loc[0, "paper_map"] == 0.803 and table.loc[0, "paper_source"] == "the authors' log"
+    assert pd.isna(table.loc[1, "paper_map"]) and pd.isna(table.loc[1, "paper_source"])  # 64: no number, no source
+    assert report.results_table(_metrics())["paper_map"].isna().all()
+    assert len(report.results_table({"dataset": "x", "runs": []})) == 0
+
+
+def test_ablations_table_columns_and_bits_filter():
+    table = report.ablations_table(_metrics())
+    assert list(table.columns) == ["study", "name", "backbone", "variant", "loss", "bits", "map"]
+    assert list(table["bits"]) == [16, 32]
+    assert list(report.ablations_table(_metrics(), bits=32)["name"]) == ["hybridhash (paper)"]
+
+
+def test_run_row_and_evaluated_runs_keep_training_fields():
+    metrics = _metrics()
+    assert report.run_row(metrics, 16)["run_dir"] == "x/wml_16"
+    with pytest.raises(KeyError, match="no hybridhash run with 48 bits .* run 02_train with 48 in bits_list"):
+        report.run_row(metrics, 48)
+    evaluation = {"map": 0.75, "map_tie_aware": 0.74, "topk": 1000, "precision_within_radius": 0.5, "radius": 2,
+                  "pr_curve": {"radius": [0]}, "unrelated": 1}
+    (row,) = report.evaluated_runs(metrics, {16: evaluation})
+    assert row["map"] == 0.75 and row["train_seconds"] == 5.0 and row["pr_curve"] == {"radius": [0]}
+    assert "unrelated" not in row
+    assert metrics["runs"][1]["map"] == 0.7  # input untouched
+
+
+def test_markdown_table_formats_numbers_and_missing_values():
+    frame = pd.DataFrame({"name": ["a|b", "c"], "map": [0.12345, float("nan")], "bits": [16, 32], "note": [None, "x"]})
+    lines = report.markdown_table(frame, digits=3, column_digits={"bits": 1}).splitlines()
+    assert lines[0] == "| name | map | bits | note |"
+    assert lines[1] == "|---|---:|---:|---|"
+    assert lines[2] == "| a\\|b | 0.123 | 16 | – |"
+    assert lines[3] == "| c | – | 32 | x |"
+
+
+def test_write_results_markdown(tmp_path: Path):
+    artifacts.update_metrics(tmp_path / artifacts.METRICS_FILE, dataset="imagenet", runs=RUNS, ablations=ABLATIONS,
+                             paper_reference=REFERENCE, split={"sizes": {"query": 5000, "train": 13000}})
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "pr_curves.png").write_bytes(b"png")
+    path = report.write_results_markdown(tmp_path)
+    text = path.read_text()
+    assert path == tmp_path / "results.md"
+    assert text.startswith("# Results: imagenet")
+    assert "Split: query 5,000, train 13,000." in text
+    assert "| hybridhash | 16 | 0.7000 | 0.6900 | 1000 | 5.0 | 0.8030 |" in text
+    assert "`paper_map`: mAP@1000, best of evals; source: the authors' log." in text
+    assert "| loss | loss=dpsh | hybridhash | hybrid | dpsh | 16 | 0.5000 |" in text
+    assert "![pr_curves](figures/pr_curves.png)" in text
+
+
+def test_write_results_markdown_without_paper_numbers(tmp_path: Path):
+    artifacts.update_metrics(tmp_path / artifacts.METRICS_FILE, dataset="fashion_mnist", runs=RUNS)
+    text = report.write_results_markdown(tmp_path).read_text()
+    assert "no published figure with a source" in text
+    assert "## Ablations" not in text and "## Figures" not in text
+
+
+def test_load_metrics_and_resolve_errors(tmp_path: Path):
+    with pytest.raises(FileNotFoundError, match="run notebooks 01-05 first"):
+        report.load_metrics(tmp_path)
+    with pytest.raises(FileNotFoundError, match="not a parameter set"):
+        report.resolve_results_dir(tmp_path / "nothing_here")
+    artifacts.update_metrics(tmp_path / artifacts.METRICS_FILE, dataset="fashion_mnist", runs=RUNS)
+    assert report.resolve_results_dir(tmp_path) == tmp_path
+
+
+def test_resolve_results_dir_of_a_parameter_set():
+    # params/smoke writes to out_dir ../outputs/smoke/reproduce (relative to notebooks/), dataset fashion_mnist
+    folder = report.resolve_results_dir("outputs/smoke")
+    assert folder.parts[-4:] == ("outputs", "smoke", "reproduce", "fashion_mnist")
+    assert report.resolve_results_dir("smoke") == folder
+
+
+def test_main_usage_and_errors(tmp_path: Path, capsys):
+    assert report.main([]) == 2
+    assert "usage: python -m hhlib.report" in capsys.readouterr().err
+    assert report.main([str(tmp_path / "none")]) == 1
+    artifacts.update_metrics(tmp_path / artifacts.METRICS_FILE, dataset="fashion_mnist", runs=RUNS)
+    assert report.main([str(tmp_path)]) == 0
+    assert (tmp_path / "results.md").is_file()
+    assert not math.isnan(report.results_table(report.load_metrics(tmp_path))["map"].iloc[0])
