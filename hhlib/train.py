@@ -1,0 +1,708 @@
+"""The training engine: one loop that trains HybridHash with any hashing loss, resumable and GPU-ready.
+
+HybridHash (ICMR 2024, arXiv 2405.07524), Sec. 4.1 / spec Sec. 3: RMSprop, lr 2.5e-5, weight
+decay 1e-5, batch 64, 12-15 epochs, mixed precision, an evaluation every 3 epochs, one model per
+code length. :class:`TrainConfig` holds those values as defaults (each field cites where it comes
+from); :func:`fit` runs the loop; :func:`encode` turns a split into binary codes.
+
+What the loop guarantees:
+
+- Determinism: Python, NumPy and torch are seeded from ``seed``; the data order is a seeded
+  permutation per epoch (``DistributedSampler(seed=seed)``, also with one process), so the same
+  config on the same machine gives the same codes.
+- Resume: after every epoch the whole state (model, optimizer, LR schedule, AMP scaler, loss
+  buffers such as WML's memory bank, every RNG state, epoch, metrics so far) is written atomically
+  to ``checkpoint.pt``; ``resume=True`` continues from it and ends with exactly the result of an
+  uninterrupted run. A checkpoint from a different configuration is refused.
+- Reporting: the final model's mAP is the main figure (``RunResult.final_map``); the best mAP over
+  the periodic evaluations, which the reference code reports, is kept apart as ``best_map``.
+- Multi-GPU: under ``torchrun`` the batch is split across ranks and each step's outputs, labels and
+  indices are all-gathered (outputs with autograd) so the loss sees the global batch: the loss
+  memory banks stay identical on every rank and the averaged gradients equal the single-process
+  ones. Only rank 0 writes files and shows progress.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+import types
+import typing
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from torch.utils.data.distributed import DistributedSampler
+from tqdm.auto import tqdm
+
+from hhlib import artifacts
+from hhlib.runtime import DistributedContext, autocast_dtype, init_distributed, resolve_device, seed_everything
+
+__all__ = ["OPTIMIZERS", "SCHEDULES", "ConfigError", "RunResult", "TrainConfig", "encode", "fit"]
+
+OPTIMIZERS = {
+    "rmsprop": "torch.optim.RMSprop (the paper's, Sec. 4.1)",
+    "adamw": "torch.optim.AdamW (decoupled weight decay; for training from scratch)",
+    "adam": "torch.optim.Adam (L2 weight decay)",
+    "sgd": "torch.optim.SGD (Nesterov when momentum > 0)",
+}
+SCHEDULES = {
+    "constant": "the learning rate stays at lr after the warmup (the paper's)",
+    "cosine": "linear warmup, then cosine decay to lr * min_lr_ratio at the last step",
+}
+
+# Fields that may change between a stopped run and its resumption: they do not affect the result.
+RESUME_FREE_FIELDS = ("resume", "progress", "num_workers", "eval_batch_size", "device", "compile")
+
+
+class ConfigError(ValueError):
+    """A training configuration that cannot run: unknown key, wrong type, or value out of range."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything one training run depends on; defaults are the paper's protocol.
+
+    Build it directly or from a YAML/JSON dict with :meth:`from_dict`; either way it is validated on
+    construction (types and ranges), before any data is read.
+    """
+
+    # --- data (spec Sec. 5 protocols; None = the protocol's / paper's value) ---
+    dataset: str = "fashion_mnist"  # a hhlib.data.DATASETS name; the offline embedded default
+    data_dir: str | None = None  # None = the dataset's default folder
+    split_seed: int = 0  # seed of the query/train/database draw (spec Sec. 5), kept apart from `seed`
+    img_size: int | None = None  # None = the model preset's input size (224 for "paper", spec Sec. 3; 32 for tiny32/small32)
+    query_per_class: int | None = None  # None = protocol (100 for CIFAR-10 / Fashion-MNIST)
+    train_per_class: int | None = None  # None = protocol (500 for CIFAR-10 / Fashion-MNIST)
+    database_limit: int | None = None  # None = the whole database (mAP@all over 54,000 / 64,000)
+    transform_params: dict = field(default_factory=dict)  # train-transform options (hhlib.transforms), e.g. {"pad": 2, "flip": True}; {} = paper (none for CIFAR)
+
+    # --- model (spec Sec. 1) ---
+    preset: str = "paper"  # a hhlib.model.PRESETS name (paper = NesT-B dims, depths (2, 2, 20))
+    bits: int = 64  # spec Sec. 3: 16 / 32 / 48 / 64, one model per code length
+    model_overrides: dict = field(default_factory=dict)  # HybridHashConfig fields, e.g. {"variant": "local_only"}
+    pretrained: str | None = None  # NesT-B weights file (spec Sec. 6: needed for the paper's numbers); None = from scratch
+
+    # --- loss (spec Sec. 2) ---
+    loss: str = "wml"  # a hhlib.losses.LOSSES name; wml = the paper's weighted likelihood
+    loss_params: dict = field(default_factory=dict)  # the loss's hyperparameters, e.g. {"alpha": 0.5}
+
+    # --- optimisation (spec Sec. 3) ---
+    optimizer: str = "rmsprop"  # spec Sec. 3: RMSprop
+    lr: float = 2.5e-5  # spec Sec. 3: 2.5e-5 (fine-tuning a pretrained NesT-B)
+    weight_decay: float = 1e-5  # spec Sec. 3: 1e-5
+    momentum: float = 0.0  # RMSprop/SGD momentum (torch's RMSprop default 0, as the reference)
+    batch_size: int = 64  # spec Sec. 3: batch 64 (the published log); global batch under DDP
+    epochs: int = 15  # spec Sec. 3: 12-15 epochs
+    schedule: str = "constant"  # spec Sec. 3: a constant learning rate
+    warmup_epochs: float = 0.0  # linear warmup length in epochs (0 in the paper)
+    min_lr_ratio: float = 0.0  # cosine: final lr = lr * min_lr_ratio
+    grad_clip: float | None = None  # max global gradient norm; None = no clipping (the paper's)
+
+    # --- evaluation (spec Sec. 4) ---
+    eval_every: int = 3  # spec Sec. 3: evaluate every 3 epochs (and always after the last); 0 = last only
+    eval_batch_size: int = 256  # encoding batch size (no effect on results)
+
+    # --- runtime ---
+    seed: int = 0  # seeds Python, NumPy, torch and the data order
+    device: str = "auto"  # hhlib.runtime.resolve_device
+    amp: bool = True  # spec Sec. 3: mixed precision (bf16, or fp16 with a GradScaler; GPU only)
+    channels_last: bool = True  # channels-last memory format on GPU
+    compile: bool = False  # torch.compile the model
+    num_workers: int = 0  # DataLoader worker processes
+    out_dir: str = "outputs"  # outputs root; the run lives in <out_dir>/<dataset>/checkpoints/<run_name>
+    run_name: str | None = None  # None = "<loss>_<bits>", e.g. "wml_64"
+    resume: bool = True  # continue from <run dir>/checkpoint.pt when it exists
+    progress: bool = True  # tqdm progress bars
+
+    def __post_init__(self) -> None:
+        self._check_types()
+        self._check_values()
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        """Names of every configuration field, in declaration order."""
+        return [f.name for f in fields(cls)]
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """Build a validated config from a plain dict (a YAML/JSON mapping).
+
+        Args:
+            values: field name -> value; missing fields take their defaults.
+
+        Returns:
+            The config.
+
+        Raises:
+            ConfigError: an unknown key (the message lists the valid ones), an ill-typed value
+                (names the field, the expected type and the value) or a value out of range.
+        """
+        if not isinstance(values, dict):
+            raise ConfigError(f"a training config must be a mapping of field -> value, got {type(values).__name__}")
+        unknown = sorted(set(values) - set(cls.field_names()))
+        if unknown:
+            raise ConfigError(f"unknown TrainConfig key(s) {unknown}: valid keys are {cls.field_names()}")
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as a JSON-ready dict (``from_dict(to_dict())`` round-trips)."""
+        return asdict(self)
+
+    @property
+    def resolved_run_name(self) -> str:
+        """``run_name``, or ``"<loss>_<bits>"`` when it is None."""
+        return self.run_name or f"{self.loss}_{self.bits}"
+
+    @property
+    def run_dir(self) -> Path:
+        """Folder of this run's files: ``<out_dir>/<dataset>/checkpoints/<run name>``."""
+        return artifacts.run_dir(self.out_dir, self.dataset, self.resolved_run_name)
+
+    def _check_types(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for f in fields(self):
+            value = getattr(self, f.name)
+            allowed = _allowed_types(hints[f.name])
+            if float in allowed and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+                setattr(self, f.name, value)
+            if not _is_instance(value, allowed):
+                names = " or ".join("None" if t is type(None) else t.__name__ for t in allowed)
+                raise ConfigError(f"TrainConfig.{f.name} must be {names}, got {value!r} ({type(value).__name__})")
+
+    def _check_values(self) -> None:
+        from hhlib.data import DATASETS
+        from hhlib.losses import LOSSES
+        from hhlib.model import PRESETS
+
+        for name, registry in (("dataset", DATASETS), ("preset", PRESETS), ("loss", LOSSES),
+                               ("optimizer", OPTIMIZERS), ("schedule", SCHEDULES)):
+            if getattr(self, name) not in registry:
+                raise ConfigError(f"TrainConfig.{name}={getattr(self, name)!r} is unknown: valid names are {sorted(registry)}")
+        positive = ("bits", "batch_size", "epochs", "eval_batch_size", "lr")
+        non_negative = ("weight_decay", "momentum", "warmup_epochs", "min_lr_ratio", "eval_every", "num_workers")
+        optional_positive = ("img_size", "query_per_class", "train_per_class", "database_limit", "grad_clip")
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"TrainConfig.{name} must be > 0, got {getattr(self, name)!r}")
+        for name in non_negative:
+            if getattr(self, name) < 0:
+                raise ConfigError(f"TrainConfig.{name} must be >= 0, got {getattr(self, name)!r}")
+        for name in optional_positive:
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ConfigError(f"TrainConfig.{name} must be > 0 or None, got {value!r}")
+        if self.min_lr_ratio > 1:
+            raise ConfigError(f"TrainConfig.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
+        if self.run_name is not None:
+            try:
+                artifacts.run_dir(self.out_dir, self.dataset, self.run_name)
+            except ValueError as error:
+                raise ConfigError(f"TrainConfig.run_name: {error}") from None
+
+
+def _allowed_types(hint: Any) -> tuple[type, ...]:
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        return tuple(t for arg in typing.get_args(hint) for t in _allowed_types(arg))
+    origin = typing.get_origin(hint)
+    return (origin,) if origin is not None else (hint,)
+
+
+def _is_instance(value: Any, allowed: tuple[type, ...]) -> bool:
+    if isinstance(value, bool) and bool not in allowed:
+        return False  # True is an int in Python, but never a valid batch size or learning rate
+    return isinstance(value, allowed)
+
+
+@dataclass
+class RunResult:
+    """What one training run produced.
+
+    Attributes:
+        final_map: mAP@topk of the final model (the main figure, spec Sec. 3).
+        map_tie_aware: tie-aware mAP@topk of the final model.
+        best_map: best mAP over the periodic evaluations (what the reference code reports;
+            selected on the query set, so optimistic; labelled ``map_best_over_evals`` in metrics.json).
+        best_epoch: epoch (1-based) of ``best_map``.
+        topk: the k of mAP@k actually used (the database size for "all").
+        bits: code length.
+        epochs: epochs trained.
+        train_seconds: wall time of the training steps (evaluations excluded), summed over resumptions.
+        eval_seconds: wall time of the evaluations (encoding + ranking).
+        images_per_second: training throughput (images / train_seconds).
+        n_parameters: trainable parameters of the model (the loss's own excluded).
+        run_dir: folder of the run's files.
+        checkpoint_path: ``checkpoint.pt``.
+        codes_path: ``codes.npz`` (final query/database codes and labels).
+        metrics_path: ``metrics.jsonl`` (one line per epoch).
+        history: the per-epoch records of metrics.jsonl.
+        evaluation: the final model's full hhlib.evaluate.evaluate report (PR curve, P@N, radius 2).
+        config: the TrainConfig as a dict.
+    """
+
+    final_map: float
+    map_tie_aware: float | None
+    best_map: float
+    best_epoch: int
+    topk: int
+    bits: int
+    epochs: int
+    train_seconds: float
+    eval_seconds: float
+    images_per_second: float
+    n_parameters: int
+    run_dir: str
+    checkpoint_path: str
+    codes_path: str
+    metrics_path: str
+    history: list = field(default_factory=list)
+    evaluation: dict = field(default_factory=dict)
+    config: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field, JSON-ready."""
+        return asdict(self)
+
+    def summary(self, **extra: Any) -> dict[str, Any]:
+        """A ``metrics.json`` run row: map, map_tie_aware, map_best_over_evals, topk, seconds, ...
+
+        Args:
+            **extra: fields to add or override, e.g. ``method="hybridhash"``.
+
+        Returns:
+            A flat JSON-ready dict for ``hhlib.artifacts.update_metrics(runs=[...])``.
+        """
+        row = {
+            "method": self.config.get("loss"),
+            "bits": self.bits,
+            "map": self.final_map,
+            "map_tie_aware": self.map_tie_aware,
+            "map_best_over_evals": self.best_map,
+            "best_epoch": self.best_epoch,
+            "topk": self.topk,
+            "epochs": self.epochs,
+            "train_seconds": round(self.train_seconds, 1),
+            "images_per_second": round(self.images_per_second, 1),
+            "n_parameters": self.n_parameters,
+            "preset": self.config.get("preset"),
+            "run_dir": self.run_dir,
+        }
+        row.update(extra)
+        return row
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    model = getattr(model, "module", model)  # DistributedDataParallel
+    return getattr(model, "_orig_mod", model)  # torch.compile
+
+
+@torch.no_grad()
+def encode(
+    model: nn.Module,
+    data: Dataset | DataLoader,
+    device: str | torch.device = "auto",
+    batch_size: int = 256,
+    features: bool = False,
+) -> tuple[np.ndarray, ...]:
+    """Encode a split into binary codes, in batches, with no gradient (spec Sec. 4: codes = sign of outputs).
+
+    Args:
+        model: a HybridHash network (DDP/compiled wrappers are unwrapped); it is put in eval mode
+            and moved to ``device``.
+        data: a Dataset of ``(image (3, S, S), label (C,), index)`` items, or a DataLoader over one.
+        device: where to run (``"auto"`` = hhlib.runtime.resolve_device); autocast on CUDA.
+        batch_size: images per forward pass when ``data`` is a Dataset.
+        features: also return the pooled pre-hash features (``model.features``; DLBHC re-ranking).
+
+    Returns:
+        codes (N, bits) int8 in {-1, +1} (sign of the outputs, 0 -> +1), labels (N, C) float32,
+        and, when ``features``, features (N, D) float32; all numpy, in the data's order.
+    """
+    device = resolve_device(device)
+    net = _unwrap(model).to(device).eval()
+    loader = data if isinstance(data, DataLoader) else DataLoader(
+        data, batch_size=batch_size, shuffle=False, num_workers=0, pin_memory=device.type == "cuda"
+    )
+    dtype = autocast_dtype(device)
+    codes, labels, feats = [], [], []
+    for images, batch_labels, _ in loader:
+        images = images.to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            outputs = net(images, logits=True)
+            if features:
+                feats.append(net.features(images).float().cpu())
+        codes.append(torch.where(outputs.float() >= 0, 1, -1).to(torch.int8).cpu())
+        labels.append(batch_labels.float().cpu())
+    bits = _unwrap(model).config.bits if hasattr(_unwrap(model), "config") else 0
+    out = (
+        torch.cat(codes).numpy() if codes else np.zeros((0, bits), np.int8),
+        torch.cat(labels).numpy() if labels else np.zeros((0, 0), np.float32),
+    )
+    if features:
+        out += (torch.cat(feats).numpy() if feats else np.zeros((0, 0), np.float32),)
+    return out
+
+
+def _build_optimizer(config: TrainConfig, params: list[nn.Parameter]) -> torch.optim.Optimizer:
+    if config.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr=config.lr, weight_decay=config.weight_decay, momentum=config.momentum)
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.SGD(params, lr=config.lr, weight_decay=config.weight_decay, momentum=config.momentum,
+                           nesterov=config.momentum > 0)
+
+
+def learning_rate(config: TrainConfig, step: int, total_steps: int, steps_per_epoch: int) -> float:
+    """The learning rate of one optimisation step under the config's schedule.
+
+    Args:
+        config: the run's config (lr, schedule, warmup_epochs, min_lr_ratio).
+        step: 0-based global step.
+        total_steps: steps of the whole run (epochs * steps_per_epoch).
+        steps_per_epoch: optimiser steps per epoch.
+
+    Returns:
+        The lr: a linear warmup from lr / warmup_steps to lr over ``warmup_epochs``, then constant
+        (``"constant"``) or a cosine from lr to ``lr * min_lr_ratio`` at the last step (``"cosine"``).
+    """
+    warmup = int(round(config.warmup_epochs * steps_per_epoch))
+    if step < warmup:
+        return config.lr * (step + 1) / warmup
+    if config.schedule == "constant":
+        return config.lr
+    progress = (step - warmup) / max(total_steps - warmup - 1, 1)
+    floor = config.lr * config.min_lr_ratio
+    return floor + (config.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+
+
+def _rng_state(device: torch.device) -> dict[str, Any]:
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {
+        "python": random.getstate(),
+        "numpy": {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+        "torch": torch.get_rng_state(),
+    }
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict[str, Any], device: torch.device) -> None:
+    random.setstate(_tuples(state["python"]))
+    numpy_state = state["numpy"]
+    np.random.set_state((numpy_state["name"], numpy_state["keys"].numpy().astype(np.uint32), numpy_state["pos"],
+                         numpy_state["has_gauss"], numpy_state["cached_gaussian"]))
+    torch.set_rng_state(state["torch"].cpu())
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"].cpu(), device)
+
+
+def _tuples(value: Any) -> Any:
+    return tuple(_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+def _check_resumable(saved: dict[str, Any], config: TrainConfig, path: Path) -> None:
+    current = config.to_dict()
+    differing = [
+        f"{name}: {saved.get(name)!r} -> {current[name]!r}"
+        for name in current
+        if name not in RESUME_FREE_FIELDS and artifacts.json_ready(saved.get(name)) != artifacts.json_ready(current[name])
+    ]
+    if differing:
+        raise ConfigError(
+            f"cannot resume from {path}: it was written by a different config ({'; '.join(differing)}). "
+            "Restore those values, set resume=False to start over, or pick another run_name/out_dir"
+        )
+
+
+class _GatherWithGradient(torch.autograd.Function):
+    """all_gather whose backward sums the gradients over ranks and returns this rank's slice.
+
+    Each rank's loss is the same function of the global batch, so after the all_reduce every rank
+    holds world_size x its share of the single-process gradient; DDP's averaging then gives exactly
+    the single-process gradient. (Written out because torch.distributed.nn's all_gather is deprecated
+    and gloo has no reduce_scatter.)
+    """
+
+    @staticmethod
+    def forward(ctx: Any, tensor: torch.Tensor) -> torch.Tensor:
+        ctx.rank, ctx.rows = dist.get_rank(), tensor.shape[0]
+        parts = [torch.empty_like(tensor) for _ in range(dist.get_world_size())]
+        dist.all_gather(parts, tensor.contiguous())
+        return torch.cat(parts, dim=0)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.contiguous()
+        dist.all_reduce(grad, op=dist.ReduceOp.SUM)
+        return grad[ctx.rank * ctx.rows : (ctx.rank + 1) * ctx.rows]
+
+
+def _gather(tensor: torch.Tensor, context: DistributedContext, differentiable: bool = False) -> torch.Tensor:
+    """Concatenate a per-rank batch tensor over ranks (rank order); gradients flow back when differentiable."""
+    if not context.is_distributed:
+        return tensor
+    if differentiable:
+        return _GatherWithGradient.apply(tensor)
+    parts = [torch.empty_like(tensor) for _ in range(context.world_size)]
+    dist.all_gather(parts, tensor.contiguous())
+    return torch.cat(parts, dim=0)
+
+
+def _evaluate(model: nn.Module, splits: Any, config: TrainConfig, device: torch.device) -> tuple[dict, dict]:
+    """Encode query and database, and compute the spec Sec. 4 report (mAP@topk, tie-aware mAP, curves)."""
+    from hhlib.evaluate import evaluate
+
+    query_codes, query_labels = encode(model, splits.query, device, config.eval_batch_size)
+    database_codes, database_labels = encode(model, splits.database, device, config.eval_batch_size)
+    report = evaluate(query_codes, database_codes, query_labels, database_labels, topk=splits.topk)
+    codes = {"query_codes": query_codes, "database_codes": database_codes,
+             "query_labels": query_labels, "database_labels": database_labels}
+    return report, codes
+
+
+def _load_splits(config: TrainConfig) -> Any:
+    from hhlib.data import get_spec, load_splits
+    from hhlib.transforms import build_transform
+
+    splits = load_splits(
+        config.dataset, config.data_dir, seed=config.split_seed, img_size=_image_size(config),
+        query_per_class=config.query_per_class, train_per_class=config.train_per_class,
+        database_limit=config.database_limit,
+    )
+    if config.transform_params:
+        # load_splits takes no augmentation options: rebuild the train transform with them
+        try:
+            splits.train.transform = build_transform(get_spec(config.dataset).transform, True, _image_size(config),
+                                                     **config.transform_params)
+        except TypeError as error:
+            raise ConfigError(f"TrainConfig.transform_params {config.transform_params}: {error}") from None
+        splits.params["transform_params"] = dict(config.transform_params)
+    return splits
+
+
+def _image_size(config: TrainConfig) -> int:
+    """Side of the images: ``img_size``, else the model override's, else the preset's (32 for tiny32/small32)."""
+    from hhlib.model import PRESETS
+
+    if config.img_size is not None:
+        return config.img_size
+    return int(config.model_overrides.get("img_size", PRESETS[config.preset].img_size))
+
+
+def _build_model(config: TrainConfig, loss: nn.Module) -> nn.Module:
+    from hhlib.model import build, from_pretrained_nest
+
+    overrides = {**type(loss).model_overrides, "img_size": _image_size(config), **config.model_overrides}
+    try:
+        model = build(config.preset, bits=config.bits, **overrides)
+    except TypeError as error:
+        raise ConfigError(f"TrainConfig.model_overrides {config.model_overrides}: {error}") from None
+    if config.pretrained is not None:
+        from_pretrained_nest(model, config.pretrained)
+    return model
+
+
+def fit(config: TrainConfig, *, max_epochs: int | None = None) -> RunResult | None:
+    """Train one model under ``config``, evaluating on the protocol's query/database splits.
+
+    The run's files go to ``config.run_dir``: ``checkpoint.pt`` (every epoch, atomic),
+    ``metrics.jsonl`` (one line per epoch), ``codes.npz`` and ``result.json`` (at the end).
+    Launched by ``torchrun`` with several processes it trains data-parallel (see module docstring).
+
+    Args:
+        config: a validated :class:`TrainConfig`.
+        max_epochs: train at most this many epochs in this call, then return None (a stopped run,
+            e.g. to time-slice a long run; the next call with ``resume=True`` continues it).
+
+    Returns:
+        The :class:`RunResult` of the final model; None when ``max_epochs`` stopped the call early.
+        A finished run found on disk (``resume=True``, same config) is returned without training.
+
+    Raises:
+        ConfigError: an invalid config, batch size not divisible by the world size, or a checkpoint
+            of a different config on resume.
+        FloatingPointError: the loss became NaN/inf (lower ``lr`` or set ``grad_clip``).
+    """
+    from hhlib import losses
+
+    if not isinstance(config, TrainConfig):
+        raise ConfigError(f"fit() takes a TrainConfig, got {type(config).__name__}: use TrainConfig.from_dict(values)")
+    context = init_distributed()
+    if config.batch_size % context.world_size:
+        raise ConfigError(f"batch_size {config.batch_size} is not divisible by the world size {context.world_size}: "
+                          "batch_size is the global batch; pick a multiple of the number of processes")
+    device = resolve_device(config.device)
+    run_dir = config.run_dir
+    checkpoint_path = run_dir / artifacts.CHECKPOINT_FILE
+    result_path = run_dir / artifacts.RESULT_FILE
+    saved = artifacts.load_checkpoint(checkpoint_path, device) if config.resume and checkpoint_path.is_file() else None
+    if saved is not None:
+        _check_resumable(saved["config"], config, checkpoint_path)
+        if saved["epoch"] >= config.epochs and result_path.is_file():
+            return RunResult(**artifacts.read_json(result_path))
+
+    seed_everything(config.seed)
+    splits = _load_splits(config)
+    n_train = len(splits.train)
+    loss = losses.build(config.loss, config.bits, splits.n_classes, n_train, **config.loss_params)
+    model = _build_model(config, loss)
+    n_parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    if device.type == "cuda" and config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    model.to(device)
+    loss.to(device)
+    loss.prepare(torch.from_numpy(splits.labels("train")).to(device))
+    parameters = [p for p in list(model.parameters()) + list(loss.parameters()) if p.requires_grad]
+    optimizer = _build_optimizer(config, parameters)
+    amp_dtype = autocast_dtype(device, config.amp)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+    if context.is_distributed:
+        seed_everything(config.seed + context.rank)  # distinct augmentation / drop-path draws per rank
+
+    start_epoch, history, best_map, best_epoch = 0, [], -1.0, 0
+    train_seconds, eval_seconds = 0.0, 0.0
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        loss.load_state_dict(saved["loss"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scaler.load_state_dict(saved["scaler"])
+        rng = saved["rng"]
+        _set_rng_state(rng[context.rank % len(rng)], device)
+        start_epoch, history = saved["epoch"], list(saved["history"])
+        best_map, best_epoch = saved["best_map"], saved["best_epoch"]
+        train_seconds, eval_seconds = saved["train_seconds"], saved["eval_seconds"]
+
+    network: nn.Module = torch.compile(model) if config.compile else model
+    if context.is_distributed:
+        network = nn.parallel.DistributedDataParallel(
+            network, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    local_batch = config.batch_size // context.world_size
+    sampler = DistributedSampler(splits.train, num_replicas=context.world_size, rank=context.rank,
+                                 shuffle=True, seed=config.seed, drop_last=False)
+    loader_generator = torch.Generator()
+    loader = DataLoader(
+        splits.train, batch_size=local_batch, sampler=sampler, num_workers=config.num_workers,
+        pin_memory=device.type == "cuda", drop_last=False, generator=loader_generator,
+        persistent_workers=False,
+    )
+    steps_per_epoch = len(loader)
+    total_steps = steps_per_epoch * config.epochs
+    show = config.progress and context.is_main
+    report, codes = None, None
+    end_epoch = config.epochs if max_epochs is None else min(config.epochs, start_epoch + max_epochs)
+
+    for epoch in range(start_epoch, end_epoch):
+        sampler.set_epoch(epoch)
+        loader_generator.manual_seed(config.seed * 100_003 + epoch)  # worker seeds; leaves the global RNG alone
+        loss.set_epoch(epoch)
+        network.train()
+        loss.train()
+        bar = tqdm(total=steps_per_epoch, disable=not show, leave=False, dynamic_ncols=True,
+                   desc=f"{config.resolved_run_name} epoch {epoch + 1}/{config.epochs}")
+        loss_sum = torch.zeros((), device=device)
+        seen = 0
+        start = time.perf_counter()
+        for step, (images, labels, indices) in enumerate(loader):
+            global_step = epoch * steps_per_epoch + step
+            lr = learning_rate(config, global_step, total_steps, steps_per_epoch)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            images = images.to(device, non_blocking=True)
+            if device.type == "cuda" and config.channels_last:
+                images = images.contiguous(memory_format=torch.channels_last)
+            labels = labels.to(device, non_blocking=True).float()
+            indices = torch.as_tensor(indices).to(device, non_blocking=True).long()
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                outputs = network(images, logits=loss.takes_logits)
+            outputs = _gather(outputs.float(), context, differentiable=True)
+            labels = _gather(labels, context)
+            indices = _gather(indices, context)
+            value = loss(outputs, labels, indices)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(value).backward()
+            if config.grad_clip is not None:
+                scaler.unscale_(optimizer)
+                nn.utils.clip_grad_norm_(parameters, config.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            loss_sum += value.detach()
+            seen += len(outputs)
+            bar.update(1)
+            if show and (step % 10 == 0 or step == steps_per_epoch - 1):
+                elapsed = max(time.perf_counter() - start, 1e-9)
+                bar.set_postfix(loss=f"{loss_sum.item() / (step + 1):.4f}", img_s=f"{seen / elapsed:.0f}")
+        bar.close()
+        seconds = time.perf_counter() - start
+        train_seconds += seconds
+        mean_loss = loss_sum.item() / max(steps_per_epoch, 1)
+        if not math.isfinite(mean_loss):
+            raise FloatingPointError(
+                f"training loss is {mean_loss} at epoch {epoch + 1}: lower lr (now {config.lr}) or set grad_clip"
+            )
+        record = {"epoch": epoch + 1, "loss": mean_loss, "lr": lr, "images_per_second": seen / max(seconds, 1e-9),
+                  "seconds": seconds}
+        last = epoch + 1 == config.epochs
+        if last or (config.eval_every and (epoch + 1) % config.eval_every == 0):
+            if context.is_main:
+                eval_start = time.perf_counter()
+                report, codes = _evaluate(model, splits, config, device)
+                record["eval_seconds"] = time.perf_counter() - eval_start
+                eval_seconds += record["eval_seconds"]
+                record["map"], record["map_tie_aware"] = report["map"], report["map_tie_aware"]
+                if report["map"] > best_map:
+                    best_map, best_epoch = report["map"], epoch + 1
+        history.append(record)
+        rng = [_rng_state(device)]
+        if context.is_distributed:
+            rng = [None] * context.world_size
+            dist.all_gather_object(rng, _rng_state(device))
+        if context.is_main:
+            if last:
+                artifacts.save_codes(run_dir / artifacts.CODES_FILE, **codes)
+            artifacts.save_checkpoint(checkpoint_path, {
+                "model": model.state_dict(), "loss": loss.state_dict(), "optimizer": optimizer.state_dict(),
+                "scaler": scaler.state_dict(), "rng": rng, "epoch": epoch + 1, "config": config.to_dict(),
+                "history": history, "best_map": best_map, "best_epoch": best_epoch,
+                "train_seconds": train_seconds, "eval_seconds": eval_seconds,
+                "sampler": {"seed": config.seed, "next_epoch": epoch + 1, "world_size": context.world_size},
+            })
+            artifacts.write_jsonl(run_dir / artifacts.METRICS_LOG_FILE, history)
+            if show:
+                tqdm.write(f"{config.resolved_run_name} " + " ".join(
+                    f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
+        if context.is_distributed:
+            dist.barrier()
+
+    if end_epoch < config.epochs:
+        return None
+    if report is None and context.is_main:
+        # the run had finished (checkpoint at the last epoch) but its result file was lost: evaluate again
+        eval_start = time.perf_counter()
+        report, codes = _evaluate(model, splits, config, device)
+        eval_seconds += time.perf_counter() - eval_start
+        artifacts.save_codes(run_dir / artifacts.CODES_FILE, **codes)
+    if not context.is_main:
+        return None
+    result = RunResult(
+        final_map=report["map"], map_tie_aware=report["map_tie_aware"], best_map=max(best_map, report["map"]),
+        best_epoch=best_epoch or config.epochs, topk=report["topk"], bits=config.bits, epochs=config.epochs,
+        train_seconds=train_seconds, eval_seconds=eval_seconds,
+        images_per_second=sum(r["seconds"] * r["images_per_second"] for r in history) / max(train_seconds, 1e-9),
+        n_parameters=n_parameters, run_dir=str(run_dir), checkpoint_path=str(checkpoint_path),
+        codes_path=str(run_dir / artifacts.CODES_FILE), metrics_path=str(run_dir / artifacts.METRICS_LOG_FILE),
+        history=history, evaluation=report, config=config.to_dict(),
+    )
+    artifacts.write_json(result_path, result.to_dict())
+    return result
