@@ -24,6 +24,9 @@ STAGES := 01_prepare_data 02_train 03_evaluate 04_tsne 05_ablations
 export PATH := $(abspath $(BIN)):$(PATH)
 export PYTHONHASHSEED := 0
 export MPLBACKEND := Agg
+# OpenMP threads sleep instead of spinning while they wait: on a shared 2-core CPU spinning made
+# 2-thread training 5-10x slower (docs/training.md)
+export OMP_WAIT_POLICY := PASSIVE
 
 .PHONY: help setup data test bench reproduce lab clean-smoke
 

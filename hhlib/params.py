@@ -54,6 +54,8 @@ NOTEBOOKS_DIR = REPO_ROOT / "notebooks"  # notebooks/<stage>.ipynb; also papermi
 STAGES = ("01_prepare_data", "02_train", "03_evaluate", "04_tsne", "05_ablations")
 # keys that, when two stages of one set both have them, must hold the same value
 SHARED_KEYS = ("dataset", "data_dir", "out_dir", "split_seed", "img_size", "query_per_class", "train_per_class", "database_limit")
+# 05_ablations trains and evaluates its own runs, so it may rank against a smaller database than 01-04
+STAGE_OWN_KEYS = {"05_ablations": ("database_limit",)}
 
 
 class ParamsError(ValueError):
@@ -142,6 +144,12 @@ def _positive_int(value: Any) -> str | None:
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return None
     return f"must be a positive int, got {value!r}"
+
+
+def _non_negative_int(value: Any) -> str | None:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return None
+    return f"must be an int >= 0, got {value!r}"
 
 
 def _positive_number(value: Any) -> str | None:
@@ -259,20 +267,20 @@ KEY_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "epochs": _positive_int,
     "ablation_epochs": _positive_int,
     "batch_size": _positive_int,
-    "eval_every": _optional(_positive_int),
+    "eval_every": _optional(_non_negative_int),  # 0 = evaluate after the last epoch only (TrainConfig)
     "lr": _positive_number,
     "weight_decay": _non_negative_number,
     "warmup_epochs": _non_negative_number,
-    "num_workers": lambda v: None if isinstance(v, int) and v >= 0 else f"must be an int >= 0, got {v!r}",
+    "num_workers": _non_negative_int,
     "samples_per_class": _positive_int,
     "gallery_queries": _positive_int,
     "gallery_k": _positive_int,
-    "radius": lambda v: None if isinstance(v, int) and v >= 0 else f"must be an int >= 0, got {v!r}",
+    "radius": _non_negative_int,
     "precision_at": _list_of(_positive_int),
     "tsne_points": _positive_int,
     "perplexity": _positive_number,
-    "split_seed": lambda v: None if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else f"must be an int >= 0, got {v!r}",
-    "seed": lambda v: None if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else f"must be an int >= 0, got {v!r}",
+    "split_seed": _non_negative_int,
+    "seed": _non_negative_int,
     "device": _device,
     "paper_map": _paper_map,
 }
@@ -397,7 +405,7 @@ def check_params(
             continue
         effective[stage] = _effective(values, notebook_parameters(stage, notebooks_dir))
     for key in SHARED_KEYS:
-        seen = {stage: p[key] for stage, p in effective.items() if key in p}
+        seen = {stage: p[key] for stage, p in effective.items() if key in p and key not in STAGE_OWN_KEYS.get(stage, ())}
         if len({repr(v) for v in seen.values()}) > 1:
             problems.append(
                 f"params/{param_set}: {key}: stages disagree ({', '.join(f'{s}={v!r}' for s, v in seen.items())}): "

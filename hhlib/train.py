@@ -39,7 +39,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.distributed import DistributedSampler
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars: they render in terminals and notebooks alike, no ipywidgets needed
 
 from hhlib import artifacts
 from hhlib.runtime import DistributedContext, autocast_dtype, init_distributed, resolve_device, seed_everything

@@ -18,7 +18,8 @@ CELL = {
     "03_evaluate": 'dataset = "fashion_mnist"  # a dataset\nsplit_seed = 0  # seed\nbits_list = [16]  # code lengths\n'
                    "paper_map = {}  # paper numbers",
     "04_tsne": 'dataset = "fashion_mnist"  # a dataset\nbits_list = [16]  # code lengths',
-    "05_ablations": 'dataset = "fashion_mnist"  # a dataset\nlosses = ["wml"]  # losses\nvariants = ["hybrid"]  # variants',
+    "05_ablations": 'dataset = "fashion_mnist"  # a dataset\nlosses = ["wml"]  # losses\nvariants = ["hybrid"]  # variants\n'
+                    "database_limit = 200  # subset (None: all)",
 }
 
 
@@ -130,6 +131,16 @@ def test_check_dataset_ready_stops_on_missing_data_and_weights(tree, tmp_path, f
         params.check_dataset_ready("noweights", params_dir, notebooks)
     _write_set(params_dir, "ready", {"01_prepare_data": f"data_dir: {fashion_dir}\n"})
     assert params.check_dataset_ready("ready", params_dir, notebooks)["01_prepare_data"]["data_dir"] == str(fashion_dir)
+
+
+def test_ablations_may_use_their_own_database_limit_only(tree):
+    notebooks, params_dir = tree
+    _write_set(params_dir, "own", {"05_ablations": "database_limit: 50\n"})
+    effective = params.check_params("own", params_dir, notebooks)
+    assert (effective["01_prepare_data"]["database_limit"], effective["05_ablations"]["database_limit"]) == (200, 50)
+    _write_set(params_dir, "other", {"05_ablations": "dataset: cifar10\n"})
+    with pytest.raises(params.ParamsError, match="dataset: stages disagree"):
+        params.check_params("other", params_dir, notebooks)
 
 
 def test_resolve_path_is_relative_to_notebooks(tmp_path):
