@@ -37,7 +37,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm  # text bars: they render in terminals and notebooks alike, no ipywidgets needed
 
@@ -310,6 +310,8 @@ def encode(
     device: str | torch.device = "auto",
     batch_size: int = 256,
     features: bool = False,
+    continuous: bool = False,
+    limit: int | None = None,
 ) -> tuple[np.ndarray, ...]:
     """Encode a split into binary codes, in batches, with no gradient (spec Sec. 4: codes = sign of outputs).
 
@@ -320,13 +322,18 @@ def encode(
         device: where to run (``"auto"`` = hhlib.runtime.resolve_device); autocast on CUDA.
         batch_size: images per forward pass when ``data`` is a Dataset.
         features: also return the pooled pre-hash features (``model.features``; DLBHC re-ranking).
+        continuous: return the tanh outputs (N, bits) float32 in (-1, 1) instead of the codes (t-SNE input).
+        limit: encode only the first ``limit`` items of a Dataset (None = all).
 
     Returns:
-        codes (N, bits) int8 in {-1, +1} (sign of the outputs, 0 -> +1), labels (N, C) float32,
-        and, when ``features``, features (N, D) float32; all numpy, in the data's order.
+        codes (N, bits) int8 in {-1, +1} (sign of the outputs, 0 -> +1) or, when ``continuous``, the
+        outputs; labels (N, C) float32; and, when ``features``, features (N, D) float32; all numpy,
+        in the data's order.
     """
     device = resolve_device(device)
     net = _unwrap(model).to(device).eval()
+    if limit is not None and not isinstance(data, DataLoader):
+        data = Subset(data, range(min(int(limit), len(data))))
     loader = data if isinstance(data, DataLoader) else DataLoader(
         data, batch_size=batch_size, shuffle=False, num_workers=0, pin_memory=device.type == "cuda"
     )
@@ -338,11 +345,14 @@ def encode(
             outputs = net(images, logits=True)
             if features:
                 feats.append(net.features(images).float().cpu())
-        codes.append(torch.where(outputs.float() >= 0, 1, -1).to(torch.int8).cpu())
+        if continuous:
+            codes.append(torch.tanh(outputs.float()).cpu())
+        else:
+            codes.append(torch.where(outputs.float() >= 0, 1, -1).to(torch.int8).cpu())
         labels.append(batch_labels.float().cpu())
     bits = _unwrap(model).config.bits if hasattr(_unwrap(model), "config") else 0
     out = (
-        torch.cat(codes).numpy() if codes else np.zeros((0, bits), np.int8),
+        torch.cat(codes).numpy() if codes else np.zeros((0, bits), np.float32 if continuous else np.int8),
         torch.cat(labels).numpy() if labels else np.zeros((0, 0), np.float32),
     )
     if features:
@@ -500,17 +510,47 @@ def _image_size(config: TrainConfig) -> int:
     return int(config.model_overrides.get("img_size", PRESETS[config.preset].img_size))
 
 
-def _build_model(config: TrainConfig, loss: nn.Module) -> nn.Module:
-    from hhlib.model import build, from_pretrained_nest
+def _build_network(config: TrainConfig) -> nn.Module:
+    """The run's network, freshly initialised: preset + the loss's model overrides (e.g. NINH's head) + the config's."""
+    from hhlib.losses import LOSSES
+    from hhlib.model import build
 
-    overrides = {**type(loss).model_overrides, "img_size": _image_size(config), **config.model_overrides}
+    overrides = {**LOSSES[config.loss].model_overrides, "img_size": _image_size(config), **config.model_overrides}
     try:
-        model = build(config.preset, bits=config.bits, **overrides)
+        return build(config.preset, bits=config.bits, **overrides)
     except TypeError as error:
         raise ConfigError(f"TrainConfig.model_overrides {config.model_overrides}: {error}") from None
+
+
+def _build_model(config: TrainConfig) -> nn.Module:
+    from hhlib.model import from_pretrained_nest
+
+    model = _build_network(config)
     if config.pretrained is not None:
         from_pretrained_nest(model, config.pretrained)
     return model
+
+
+def load_trained_model(checkpoint_path: str | Path, device: str | torch.device = "auto") -> nn.Module:
+    """Rebuild a trained network from a run's checkpoint, in eval mode.
+
+    Args:
+        checkpoint_path: a run's ``checkpoint.pt`` written by :func:`fit` (it records the TrainConfig).
+        device: where to put the network (``"auto"`` = hhlib.runtime.resolve_device).
+
+    Returns:
+        The network with the checkpoint's weights, on ``device``, in eval mode.
+
+    Raises:
+        FileNotFoundError: no checkpoint at the path.
+        ValueError: the checkpoint's weights do not fit the network its config describes.
+    """
+    from hhlib.model import load_checkpoint
+
+    state = artifacts.load_checkpoint(checkpoint_path)
+    network = _build_network(TrainConfig.from_dict(state["config"]))
+    load_checkpoint(network, state["model"])
+    return network.to(resolve_device(device)).eval()
 
 
 def fit(config: TrainConfig, *, max_epochs: int | None = None) -> RunResult | None:
@@ -556,7 +596,7 @@ def fit(config: TrainConfig, *, max_epochs: int | None = None) -> RunResult | No
     splits = _load_splits(config)
     n_train = len(splits.train)
     loss = losses.build(config.loss, config.bits, splits.n_classes, n_train, **config.loss_params)
-    model = _build_model(config, loss)
+    model = _build_model(config)
     n_parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
     if device.type == "cuda" and config.channels_last:
         model = model.to(memory_format=torch.channels_last)

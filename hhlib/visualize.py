@@ -30,7 +30,6 @@ __all__ = [
     "WRONG_COLOUR",
     "embedding_scatter",
     "label_cooccurrence",
-    "network_outputs",
     "pr_curves",
     "precision_at_n_curves",
     "results_bars",
@@ -382,58 +381,6 @@ def tsne_projection(
     # one OpenMP thread: next to torch's own OpenMP pool, sklearn's Barnes-Hut threads slow down tenfold on few cores
     with threadpool_limits(limits=1, user_api="openmp"):
         return tsne.fit_transform(x).astype(np.float32)
-
-
-def network_outputs(
-    checkpoint_path: str | Path,
-    dataset: Any,
-    limit: int | None = None,
-    device: str = "auto",
-    batch_size: int = 256,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Continuous hash outputs (tanh, before the sign) of a trained run on a split: the t-SNE input.
-
-    The network is rebuilt from the ``TrainConfig`` recorded in the checkpoint (preset, bits, image
-    size, model overrides, and the loss's own model overrides such as NINH's head) with
-    ``hhlib.model.build`` and loaded with ``hhlib.model.load_checkpoint``.
-
-    Args:
-        checkpoint_path: a run's ``checkpoint.pt`` (``hhlib.train.fit``).
-        dataset: the split; items ``(image (3, S, S), label (C,), index)``.
-        limit: encode only the first ``limit`` items (None = all).
-        device: ``"auto"``, ``"cpu"``, ``"cuda"``... (hhlib.runtime.resolve_device).
-        batch_size: images per forward pass.
-
-    Returns:
-        outputs (N, bits) float32 in (-1, 1) and labels (N, C) float32, in the split's order.
-
-    Raises:
-        FileNotFoundError: no checkpoint at the path.
-        ValueError: the checkpoint does not fit the rebuilt network.
-    """
-    import torch
-    from torch.utils.data import DataLoader, Subset
-
-    from hhlib import artifacts
-    from hhlib import model as model_lib
-    from hhlib.losses import LOSSES
-    from hhlib.runtime import resolve_device
-
-    state = artifacts.load_checkpoint(checkpoint_path)
-    config = state["config"]
-    overrides = {**LOSSES[config["loss"]].model_overrides, **(config.get("model_overrides") or {})}
-    overrides["img_size"] = config.get("img_size") or overrides.get("img_size") or model_lib.PRESETS[config["preset"]].img_size
-    network = model_lib.build(config["preset"], bits=config["bits"], **overrides)
-    model_lib.load_checkpoint(network, state["model"])
-    target = resolve_device(device)
-    network.to(target).eval()
-    subset = dataset if limit is None else Subset(dataset, range(min(int(limit), len(dataset))))
-    outputs, labels = [], []
-    with torch.no_grad():
-        for images, batch_labels, _ in DataLoader(subset, batch_size=batch_size, shuffle=False):
-            outputs.append(network(images.to(target)).float().cpu())
-            labels.append(batch_labels.float())
-    return torch.cat(outputs).numpy(), torch.cat(labels).numpy()
 
 
 def embedding_scatter(

@@ -1,4 +1,7 @@
-"""Tiny dataset fixtures written by the tests in the exact on-disk formats (data only).
+"""Shared test fixtures: tiny datasets written in the exact on-disk formats, and a seeded single-thread mode.
+
+- ``seed_single_thread``: torch seed 0 and one intra-op thread for the test (tiny ops only lose time to
+  thread hand-offs); modules opt in with ``pytestmark = pytest.mark.usefixtures("seed_single_thread")``.
 
 - ``fashion_dir``: Fashion-MNIST IDX gz files (40 train + 20 test images, 28x28, 6 per class pooled).
 - ``cifar_root``: CIFAR-10 python batches in torchvision's layout (6 batches x 10 images, 6 per class).
@@ -15,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 
@@ -145,3 +149,13 @@ def make_nuswide_release(tmp_path: Path):
         return release
 
     return make
+
+
+@pytest.fixture
+def seed_single_thread():
+    """Fixed torch seed and one intra-op thread for one test; the thread count is restored afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    yield
+    torch.set_num_threads(threads)

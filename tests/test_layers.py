@@ -22,14 +22,7 @@ from hhlib.layers import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _seed_single_thread():
-    """Fixed seed; one intra-op thread, since tiny ops only lose time to thread hand-offs on a busy CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("seed_single_thread")
 
 
 def explicit_attention(q, k, v):

@@ -189,14 +189,7 @@ def official_forward(sd, images, cfg: HybridHashConfig):
     return torch.tanh(x.mean(dim=(2, 3)))
 
 
-@pytest.fixture(autouse=True)
-def _seed_single_thread():
-    """Fixed seed; one intra-op thread, since tiny ops only lose time to thread hand-offs on a busy CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("seed_single_thread")
 
 
 DEVICE = resolve_device("auto")  # TORCH_DEVICE=cuda runs the device-aware tests on a GPU

@@ -14,14 +14,7 @@ from hhlib.pretrained import LoadReport, load_nest_weights, read_state_dict, rem
 NEW_IN_HYBRIDHASH = r"levels\.\d\.pool\.(conv_global|global_attention)\..*|hash_layer\..*"
 
 
-@pytest.fixture(autouse=True)
-def _seed_single_thread():
-    """Fixed seed; one intra-op thread (the work here is memory copies, threads only add hand-offs)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("seed_single_thread")
 
 
 @pytest.fixture(scope="module")

@@ -203,3 +203,33 @@ def test_encode_codes_labels_features():
     np.testing.assert_array_equal(codes, model.eval().encode(images).numpy().astype(np.int8))
     loader = torch.utils.data.DataLoader(splits.query, batch_size=3)
     np.testing.assert_array_equal(encode(model, loader, "cpu")[0], codes)
+
+
+def test_encode_continuous_outputs_and_limit():
+    from hhlib.data import load_splits
+    from hhlib.model import build
+
+    splits = load_splits("fashion_mnist", FASHION_MNIST, img_size=32, query_per_class=1, train_per_class=2, database_limit=10)
+    model = build("tiny32", bits=16).eval()
+    outputs, labels = encode(model, splits.query, "cpu", batch_size=4, continuous=True, limit=6)
+    images = torch.stack([splits.query[i][0] for i in range(6)])
+    assert outputs.dtype == np.float32 and outputs.shape == (6, 16)
+    np.testing.assert_allclose(outputs, model(images).detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(labels, splits.labels("query")[:6])
+    codes, _ = encode(model, splits.query, "cpu", batch_size=4)
+    np.testing.assert_array_equal(np.where(outputs >= 0, 1, -1), codes[:6])
+
+
+def test_load_trained_model_reproduces_the_runs_codes(tmp_path):
+    from hhlib.train import load_trained_model
+
+    result = fit(tiny(tmp_path, loss="ninh"))  # NINH's divide-and-encode head must be rebuilt too
+    network = load_trained_model(result.checkpoint_path, "cpu")
+    assert not network.training and network.config.head == "divide_encode"
+    from hhlib.data import load_splits
+
+    splits = load_splits("fashion_mnist", FASHION_MNIST, img_size=32, query_per_class=2, train_per_class=4, database_limit=50)
+    codes, _ = encode(network, splits.query, "cpu")
+    np.testing.assert_array_equal(codes, artifacts.load_codes(result.codes_path)["query_codes"])
+    with pytest.raises(FileNotFoundError):
+        load_trained_model(tmp_path / "missing.pt")
