@@ -23,7 +23,7 @@ from torch import Tensor
 
 from hhlib.losses.base import HashLoss
 from hhlib.losses.dpsh import pairwise_nll
-from hhlib.losses.similarity import cosine_label_similarity, share_label
+from hhlib.losses.similarity import balanced_pair_weights, cosine_label_similarity, share_label
 
 
 def continuation_scale(iteration: int, gamma: float, power: float, step_size: int) -> float:
@@ -124,11 +124,7 @@ class HashNetLoss(ContinuationMixin, HashLoss):
         similarity = share_label(labels, labels)[upper]
         positive = similarity > 0
         n_pairs = float(theta.numel())
-        n_positive = float(positive.sum())
-        n_negative = n_pairs - n_positive
-        positive_weight = theta.new_tensor(n_pairs / max(n_positive, 1.0))
-        negative_weight = theta.new_tensor(n_pairs / max(n_negative, 1.0))
-        weight = torch.where(positive, positive_weight, negative_weight)
+        weight = balanced_pair_weights(positive, theta)
         if self.multi_label_weighting:
             weight = torch.where(positive, weight * cosine_label_similarity(labels, labels)[upper], weight)
         return (weight * pairwise_nll(theta, similarity)).sum() / max(n_pairs, 1.0)

@@ -54,6 +54,26 @@ def cosine_label_similarity(labels_a: Tensor, labels_b: Tensor) -> Tensor:
     return (labels_a / norm_a) @ (labels_b / norm_b).T
 
 
+def balanced_pair_weights(positive: Tensor, like: Tensor) -> Tensor:
+    """HashNet's class-balancing weights: S / S1 on similar pairs, S / S0 on dissimilar ones.
+
+    S1 and S0 count the similar and dissimilar pairs, S = S0 + S1; a count of zero is taken as 1,
+    so a batch without one kind of pair never divides by zero (HashNet Eq. 5; HybridHash spec Sec. 2).
+
+    Args:
+        positive: (...) bool, True where a pair is similar.
+        like: tensor whose dtype and device the weights take (e.g. theta).
+
+    Returns:
+        (...) weights of ``like``'s dtype.
+    """
+    n_pairs = float(positive.numel())
+    n_positive = float(positive.sum())
+    positive_weight = like.new_tensor(n_pairs / max(n_positive, 1.0))
+    negative_weight = like.new_tensor(n_pairs / max(n_pairs - n_positive, 1.0))
+    return torch.where(positive, positive_weight, negative_weight)
+
+
 def triplet_mask(similarity: Tensor) -> Tensor:
     """All valid in-batch triplets (anchor a, positive p, negative n).
 

@@ -24,7 +24,7 @@ from torch import Tensor
 from hhlib.losses.base import HashLoss
 from hhlib.losses.dpsh import pairwise_nll
 from hhlib.losses.hashnet import ContinuationMixin
-from hhlib.losses.similarity import share_label
+from hhlib.losses.similarity import balanced_pair_weights, share_label
 
 
 class WeightedMaximumLikelihoodLoss(ContinuationMixin, HashLoss):
@@ -103,12 +103,5 @@ class WeightedMaximumLikelihoodLoss(ContinuationMixin, HashLoss):
             memory_labels = memory_labels[self.memory_written]
         theta = self.alpha * codes @ memory_codes.T
         similarity = share_label(labels, memory_labels)
-        positive = similarity > 0
-        n_pairs = float(similarity.numel())
-        n_positive = float(positive.sum())
-        n_negative = n_pairs - n_positive
-        # only pairs that exist are weighted, so an empty class never divides by zero
-        positive_weight = theta.new_tensor(n_pairs / max(n_positive, 1.0))
-        negative_weight = theta.new_tensor(n_pairs / max(n_negative, 1.0))
-        weight = torch.where(positive, positive_weight, negative_weight)
-        return (weight * pairwise_nll(theta, similarity)).sum() / n_pairs
+        weight = balanced_pair_weights(similarity > 0, theta)
+        return (weight * pairwise_nll(theta, similarity)).sum() / similarity.numel()
