@@ -17,6 +17,8 @@ query, no comparison sort), which yields the tie rule by construction.
 
 from __future__ import annotations
 
+import os
+
 import warnings
 from contextlib import contextmanager
 from typing import Any, Iterator
@@ -30,6 +32,13 @@ TIE_RULE = (
 
 try:
     import numba
+
+    if "NUMBA_THREADING_LAYER" not in os.environ:
+        # numba's default OpenMP layer shares the OpenMP runtime with torch: its first parallel call
+        # resets torch's thread count (measured: 1 -> 2), so a run that evaluates mid-training would
+        # train on with other threads than a run resumed in a fresh process. The workqueue layer has
+        # its own threads and leaves torch's alone (tests/test_determinism.py).
+        numba.config.THREADING_LAYER = "workqueue"
     from llvmlite import ir as _llvm_ir
     from numba import njit, prange
     from numba.core import types as _nb_types

@@ -55,6 +55,57 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def set_threads(threads: int | None = None) -> int:
+    """Fix torch's intra-op thread count for the rest of the process and return it.
+
+    The thread count is part of a run's numerics (reductions split differently), so a run records
+    it and a resumed run sets the same one.
+
+    Args:
+        threads: threads to use; None keeps torch's current count (by default one per core).
+
+    Returns:
+        The thread count now in force.
+
+    Raises:
+        ValueError: threads is not a positive int.
+    """
+    if threads is not None:
+        if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+            raise ValueError(f"threads={threads!r} must be a positive int (or None for torch's default, one per core)")
+        torch.set_num_threads(threads)
+    return torch.get_num_threads()
+
+
+def environment(device: str | torch.device = "auto") -> dict[str, object]:
+    """What a result depends on besides its config: library versions, thread count, device.
+
+    Returns:
+        ``{"python", "torch", "numpy", "numba", "threads", "device", "device_name", "cpu_count"}``,
+        JSON-ready; recorded in metrics.json and every run's result.json.
+    """
+    import platform
+
+    resolved = resolve_device(device)
+    try:
+        import numba
+
+        numba_version = numba.__version__
+    except ImportError:  # pragma: no cover - numba is a dependency
+        numba_version = None
+    name = torch.cuda.get_device_name(resolved) if resolved.type == "cuda" else platform.processor() or platform.machine()
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "numba": numba_version,
+        "threads": torch.get_num_threads(),
+        "device": str(resolved),
+        "device_name": name,
+        "cpu_count": os.cpu_count(),
+    }
+
+
 def autocast_dtype(device: torch.device, enabled: bool = True) -> torch.dtype | None:
     """The mixed-precision dtype for ``device``, or None when autocast should stay off.
 

@@ -42,7 +42,9 @@ from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm  # text bars: they render in terminals and notebooks alike, no ipywidgets needed
 
 from hhlib import artifacts
-from hhlib.runtime import DistributedContext, autocast_dtype, init_distributed, resolve_device, seed_everything
+from hhlib.runtime import (
+    DistributedContext, autocast_dtype, environment, init_distributed, resolve_device, seed_everything, set_threads,
+)
 
 __all__ = ["OPTIMIZERS", "SCHEDULES", "ConfigError", "RunResult", "TrainConfig", "encode", "fit"]
 
@@ -111,6 +113,7 @@ class TrainConfig:
 
     # --- runtime ---
     seed: int = 0  # seeds Python, NumPy, torch and the data order
+    num_threads: int | None = None  # torch intra-op threads (None = torch's default, one per core); part of the numerics, recorded
     device: str = "auto"  # hhlib.runtime.resolve_device
     amp: bool = True  # spec Sec. 3: mixed precision (bf16, or fp16 with a GradScaler; GPU only)
     channels_last: bool = True  # channels-last memory format on GPU
@@ -188,7 +191,8 @@ class TrainConfig:
                 raise ConfigError(f"TrainConfig.{name}={getattr(self, name)!r} is unknown: valid names are {sorted(registry)}")
         positive = ("bits", "batch_size", "epochs", "eval_batch_size", "lr")
         non_negative = ("weight_decay", "momentum", "warmup_epochs", "min_lr_ratio", "eval_every", "num_workers")
-        optional_positive = ("img_size", "query_per_class", "train_per_class", "database_limit", "grad_clip")
+        optional_positive = ("img_size", "query_per_class", "train_per_class", "database_limit", "grad_clip",
+                             "num_threads")
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ConfigError(f"TrainConfig.{name} must be > 0, got {getattr(self, name)!r}")
@@ -245,6 +249,7 @@ class RunResult:
         history: the per-epoch records of metrics.jsonl.
         evaluation: the final model's full hhlib.evaluate.evaluate report (PR curve, P@N, radius 2).
         config: the TrainConfig as a dict.
+        environment: versions, thread count and device of the run (hhlib.runtime.environment).
     """
 
     final_map: float
@@ -265,6 +270,7 @@ class RunResult:
     history: list = field(default_factory=list)
     evaluation: dict = field(default_factory=dict)
     config: dict = field(default_factory=dict)
+    environment: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Every field, JSON-ready."""
@@ -334,8 +340,11 @@ def encode(
     net = _unwrap(model).to(device).eval()
     if limit is not None and not isinstance(data, DataLoader):
         data = Subset(data, range(min(int(limit), len(data))))
+    # A DataLoader draws its base seed from the global RNG unless given a generator: evaluating in
+    # the middle of training would then change the training that follows (tests/test_determinism.py).
     loader = data if isinstance(data, DataLoader) else DataLoader(
-        data, batch_size=batch_size, shuffle=False, num_workers=0, pin_memory=device.type == "cuda"
+        data, batch_size=batch_size, shuffle=False, num_workers=0, pin_memory=device.type == "cuda",
+        generator=torch.Generator().manual_seed(0),
     )
     dtype = autocast_dtype(device)
     codes, labels, feats = [], [], []
@@ -583,6 +592,7 @@ def fit(config: TrainConfig, *, max_epochs: int | None = None) -> RunResult | No
         raise ConfigError(f"batch_size {config.batch_size} is not divisible by the world size {context.world_size}: "
                           "batch_size is the global batch; pick a multiple of the number of processes")
     device = resolve_device(config.device)
+    set_threads(config.num_threads)
     run_dir = config.run_dir
     checkpoint_path = run_dir / artifacts.CHECKPOINT_FILE
     result_path = run_dir / artifacts.RESULT_FILE
@@ -742,7 +752,7 @@ def fit(config: TrainConfig, *, max_epochs: int | None = None) -> RunResult | No
         images_per_second=sum(r["seconds"] * r["images_per_second"] for r in history) / max(train_seconds, 1e-9),
         n_parameters=n_parameters, run_dir=str(run_dir), checkpoint_path=str(checkpoint_path),
         codes_path=str(run_dir / artifacts.CODES_FILE), metrics_path=str(run_dir / artifacts.METRICS_LOG_FILE),
-        history=history, evaluation=report, config=config.to_dict(),
+        history=history, evaluation=report, config=config.to_dict(), environment=environment(device),
     )
     artifacts.write_json(result_path, result.to_dict())
     return result
