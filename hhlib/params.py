@@ -281,6 +281,9 @@ KEY_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "perplexity": _positive_number,
     "split_seed": _non_negative_int,
     "seed": _non_negative_int,
+    "seeds": lambda values: _list_of(_non_negative_int)(values) or (
+        None if len(set(values)) == len(values) else f"repeats a seed ({values}): list each training seed once"),
+    "num_threads": _optional(_positive_int),
     "device": _device,
     "paper_map": _paper_map,
 }
@@ -487,6 +490,7 @@ def ablation_plan(
     backbones: Sequence[str] = ("hybridhash",),
     model_overrides: Mapping[str, Any] | None = None,
     loss_params: Mapping[str, Any] | None = None,
+    seeds: Sequence[int] = (0,),
 ) -> list[dict[str, dict[str, Any]]]:
     """Expand notebook 05's lists into the training runs of the ablation study, the baseline once.
 
@@ -508,6 +512,8 @@ def ablation_plan(
         backbones: hhlib.model.BACKBONES names.
         model_overrides: model fields applied to every run (the recipe's, e.g. drop_path_rate).
         loss_params: hyperparameters of the baseline's WML loss (applied to the WML runs).
+        seeds: training seeds; every configuration is trained once per seed (run folders
+            ``hhlib.spread.seed_run_name``), and notebook 05 reports the mean ± spread over them.
 
     Returns:
         One dict per run: ``{"train": TrainConfig fields (bits, loss, loss_params, model_overrides,
@@ -541,24 +547,36 @@ def ablation_plan(
     plan = []
     for bits in bits_list:
         for study, value, overrides, loss, params in studies:
-            name = "hybridhash (paper)" if study == "baseline" else f"{study}={value}"
-            plan.append({
-                "train": {
-                    "bits": int(bits),
-                    "loss": loss,
-                    "loss_params": {**wml_params, **params} if loss == "wml" else {},
-                    "model_overrides": {**base_overrides, **overrides},
-                    "run_name": f"ablation_{study}_{value}_{bits}".replace(" ", ""),
-                },
-                "labels": {
-                    "study": study,
-                    "name": name,
-                    "backbone": overrides.get("backbone", "hybridhash"),
-                    "variant": overrides.get("variant", "hybrid"),
-                    "loss": loss,
-                },
-            })
+            for seed in seeds:
+                plan.append(_ablation_run(study, value, overrides, loss, params, int(bits), int(seed),
+                                          base_overrides, wml_params))
     return plan
+
+
+def _ablation_run(study: str, value: str, overrides: dict, loss: str, params: dict, bits: int, seed: int,
+                  base_overrides: dict, wml_params: dict) -> dict[str, dict[str, Any]]:
+    """One run of :func:`ablation_plan`: its TrainConfig fields and its metrics.json labels."""
+    from hhlib.losses import LOSSES
+    from hhlib.spread import seed_run_name
+
+    return {
+        "train": {
+            "bits": bits,
+            "seed": seed,
+            "loss": loss,
+            "loss_params": {**wml_params, **params} if loss == "wml" else {},
+            "model_overrides": {**base_overrides, **overrides},
+            "run_name": seed_run_name(f"ablation_{study}_{value}_{bits}".replace(" ", ""), seed),
+        },
+        "labels": {
+            "study": study,
+            "name": "hybridhash (paper)" if study == "baseline" else f"{study}={value}",
+            "backbone": overrides.get("backbone", "hybridhash"),
+            "variant": overrides.get("variant", "hybrid"),
+            "loss": loss,
+            "family": getattr(LOSSES[loss], "family", "symmetric"),
+        },
+    }
 
 
 def main(argv: Sequence[str]) -> int:

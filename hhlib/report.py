@@ -24,6 +24,7 @@ from hhlib import artifacts
 __all__ = [
     "RESULTS_FILE",
     "ablations_table",
+    "evaluate_seeds",
     "evaluated_runs",
     "load_metrics",
     "main",
@@ -38,11 +39,12 @@ __all__ = [
 RESULTS_FILE = "results.md"
 # columns of the main table, in order (absent ones are skipped)
 RUN_COLUMNS = (
-    "method", "bits", "map", "map_tie_aware", "map_best_over_evals", "best_epoch", "topk",
+    "method", "bits", "n_seeds", "map", "map_std", "map_tie_aware", "map_best_over_evals", "best_epoch", "topk",
     "precision_within_radius", "epochs", "train_seconds", "preset",
 )
 ABLATION_COLUMNS = (
-    "study", "name", "backbone", "variant", "loss", "bits", "map", "map_tie_aware", "epochs", "train_seconds",
+    "study", "name", "family", "backbone", "variant", "loss", "bits", "n_seeds", "map", "map_std", "map_tie_aware",
+    "epochs", "n_parameters", "train_seconds",
 )
 
 SECONDS = {"train_seconds": 1}  # wall times print with one decimal
@@ -123,6 +125,48 @@ def evaluated_runs(
         row.update({k: evaluation[k] for k in EVALUATION_FIELDS if k in evaluation})
         rows.append(row)
     return rows
+
+
+def evaluate_seeds(
+    metrics: Mapping[str, Any], bits_list: Sequence[int], method: str = "hybridhash", **evaluate_options: Any
+) -> list[dict[str, Any]]:
+    """Evaluate the codes of every seed of each code length (notebook 03): one row per (bits, seed).
+
+    Args:
+        metrics: a metrics.json report whose runs (notebook 02) list their seeds' ``run_dirs``.
+        bits_list: code lengths to evaluate.
+        method: the runs' method.
+        **evaluate_options: passed to ``hhlib.evaluate.evaluate`` (topk, precision_at, radius).
+
+    Returns:
+        Per-seed rows: the run's training fields, its ``seed`` and ``run_dir``, and ``EVALUATION_FIELDS``
+        from that seed's codes; ``hhlib.spread.aggregate_seeds(rows, artifacts.RUN_KEY)`` gives the table rows.
+
+    Raises:
+        KeyError: a code length without a recorded run.
+    """
+    from hhlib.evaluate import evaluate
+
+    rows = []
+    for bits in bits_list:
+        run = run_row(metrics, bits, method)
+        seeds = run.get("seeds") or [run.get("seed", 0)]
+        run_dirs = run.get("run_dirs") or [run["run_dir"]]
+        base = {k: v for k, v in run.items() if not k.endswith(("_std", "_per_seed")) and k not in ("seeds", "run_dirs", "n_seeds")}
+        for seed, run_dir in zip(seeds, run_dirs):
+            codes = artifacts.load_codes(Path(run_dir) / artifacts.CODES_FILE)
+            evaluation = evaluate(codes["query_codes"], codes["database_codes"], codes["query_labels"],
+                                  codes["database_labels"], **evaluate_options)
+            history = artifacts.read_jsonl(Path(run_dir) / artifacts.METRICS_LOG_FILE)
+            rows.append({**base, "seed": seed, "run_dir": run_dir, **{k: evaluation[k] for k in EVALUATION_FIELDS if k in evaluation},
+                         "map_last_evals": _last_evaluations(history)})
+    return rows
+
+
+def _last_evaluations(history: Sequence[Mapping[str, Any]]) -> list:
+    from hhlib.train import last_evaluations
+
+    return last_evaluations(list(history))
 
 
 def results_table(metrics: Mapping[str, Any]) -> pd.DataFrame:
@@ -208,7 +252,8 @@ def results_markdown(metrics: Mapping[str, Any], figures: Sequence[str] = ()) ->
     dataset = metrics.get("dataset")
     lines = [f"# Results: {dataset}", "",
              "Every number comes from `metrics.json` in this folder (written by notebooks 01-05). "
-             "`map` is the final model's mAP@topk with ties broken by database order; "
+             "`map` is the final model's mAP@topk with ties broken by database order, averaged over `n_seeds` "
+             "training seeds (`map_std`: their standard deviation); "
              "`map_tie_aware` is its expectation over tied orderings; `map_best_over_evals` is the best of the "
              "periodic evaluations on the query set (what the reference code reports; optimistic).", ""]
     split = metrics.get("split") or {}
@@ -227,9 +272,23 @@ def results_markdown(metrics: Mapping[str, Any], figures: Sequence[str] = ()) ->
     ablations = ablations_table(metrics)
     if len(ablations):
         lines += ["## Ablations, method and backbone comparison", "", markdown_table(ablations, column_digits=SECONDS), ""]
+    lines += _readings_markdown(metrics)
     if figures:
         lines += ["## Figures", ""] + [f"![{Path(f).stem}]({f})" for f in figures] + [""]
     return "\n".join(lines)
+
+
+def _readings_markdown(metrics: Mapping[str, Any]) -> list[str]:
+    """The readings of notebooks 01-05 (hhlib.readings), one bullet per sentence."""
+    from hhlib import readings
+
+    sections = (("Data", readings.split_readings), ("Training", readings.training_readings),
+                ("Evaluation", readings.evaluation_readings), ("t-SNE", readings.tsne_readings),
+                ("Ablations and comparisons", readings.ablation_readings))
+    lines = ["## Readings", "", "Generated from metrics.json by `hhlib.readings`.", ""]
+    for title, generate in sections:
+        lines += [f"**{title}**", ""] + [f"- {sentence}" for sentence in generate(metrics)] + [""]
+    return lines
 
 
 def write_results_markdown(out_dir: str | Path) -> Path:

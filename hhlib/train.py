@@ -46,7 +46,7 @@ from hhlib.runtime import (
     DistributedContext, autocast_dtype, environment, init_distributed, resolve_device, seed_everything, set_threads,
 )
 
-__all__ = ["OPTIMIZERS", "SCHEDULES", "ConfigError", "RunResult", "TrainConfig", "encode", "fit"]
+__all__ = ["OPTIMIZERS", "SCHEDULES", "ConfigError", "RunResult", "TrainConfig", "encode", "fit", "last_evaluations"]
 
 OPTIMIZERS = {
     "rmsprop": "torch.optim.RMSprop (the paper's, Sec. 4.1)",
@@ -83,6 +83,7 @@ class TrainConfig:
     query_per_class: int | None = None  # None = protocol (100 for CIFAR-10 / Fashion-MNIST)
     train_per_class: int | None = None  # None = protocol (500 for CIFAR-10 / Fashion-MNIST)
     database_limit: int | None = None  # None = the whole database (mAP@all over 54,000 / 64,000)
+    validation_per_class: int | None = None  # hold out this many training images per class as validation queries ranking the rest (hhlib.validation; for searches); None = the protocol's query/database
     transform_params: dict = field(default_factory=dict)  # train-transform options (hhlib.transforms), e.g. {"pad": 2, "flip": True}; {} = paper (none for CIFAR)
 
     # --- model (spec Sec. 1) ---
@@ -160,8 +161,10 @@ class TrainConfig:
 
     @property
     def resolved_run_name(self) -> str:
-        """``run_name``, or ``"<loss>_<bits>"`` when it is None."""
-        return self.run_name or f"{self.loss}_{self.bits}"
+        """``run_name``, or ``"<loss>_<bits>"`` (``"<loss>_<bits>_seed<N>"`` for seeds other than 0) when it is None."""
+        from hhlib.spread import seed_run_name
+
+        return self.run_name or seed_run_name(f"{self.loss}_{self.bits}", self.seed)
 
     @property
     def run_dir(self) -> Path:
@@ -192,7 +195,7 @@ class TrainConfig:
         positive = ("bits", "batch_size", "epochs", "eval_batch_size", "lr")
         non_negative = ("weight_decay", "momentum", "warmup_epochs", "min_lr_ratio", "eval_every", "num_workers")
         optional_positive = ("img_size", "query_per_class", "train_per_class", "database_limit", "grad_clip",
-                             "num_threads")
+                             "num_threads", "validation_per_class")
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ConfigError(f"TrainConfig.{name} must be > 0, got {getattr(self, name)!r}")
@@ -298,10 +301,26 @@ class RunResult:
             "images_per_second": round(self.images_per_second, 1),
             "n_parameters": self.n_parameters,
             "preset": self.config.get("preset"),
+            "seed": self.config.get("seed"),
+            "map_last_evals": last_evaluations(self.history),
             "run_dir": self.run_dir,
         }
         row.update(extra)
         return row
+
+
+def last_evaluations(history: list[dict[str, Any]], count: int = 3) -> list[list[float]]:
+    """The convergence evidence of a run: ``[epoch, mAP]`` of its last ``count`` evaluations.
+
+    Args:
+        history: the run's metrics.jsonl rows (``RunResult.history``).
+        count: how many evaluations to keep.
+
+    Returns:
+        Up to ``count`` ``[epoch, map]`` pairs, oldest first.
+    """
+    evaluated = [[row["epoch"], row["map"]] for row in history if row.get("map") is not None]
+    return evaluated[-count:]
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
@@ -507,6 +526,10 @@ def _load_splits(config: TrainConfig) -> Any:
         except TypeError as error:
             raise ConfigError(f"TrainConfig.transform_params {config.transform_params}: {error}") from None
         splits.params["transform_params"] = dict(config.transform_params)
+    if config.validation_per_class is not None:
+        from hhlib.validation import validation_splits
+
+        splits = validation_splits(splits, config.validation_per_class, seed=config.split_seed)
     return splits
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "CORRECT_COLOUR",
     "WRONG_COLOUR",
     "embedding_scatter",
+    "embedding_separation",
     "label_cooccurrence",
     "pr_curves",
     "precision_at_n_curves",
@@ -190,7 +191,8 @@ def training_curves(
     """Training loss and query mAP against the epoch, one line per code length.
 
     Args:
-        histories: bits -> that run's metrics.jsonl rows (``RunResult.history``); a row counts for a
+        histories: bits -> that run's metrics.jsonl rows (``RunResult.history``), or a list of them,
+            one per seed (the lines are then means with a band of one std); a row counts for a
             panel when it has ``x`` and a finite ``loss`` / ``metric`` value (evaluations are periodic).
         x: key of the x axis.
         loss: key of the training loss.
@@ -203,8 +205,8 @@ def training_curves(
         ValueError: no row has ``x`` and a loss or metric value.
     """
     panels: dict[str, list[dict]] = {loss: [], metric: []}
-    for bits, rows in histories.items():
-        for row in rows:
+    for bits, runs in histories.items():
+        for row in (record for run in _per_seed(runs) for record in run):
             for key in panels:
                 value = row.get(key)
                 if x in row and value is not None and np.isfinite(float(value)):
@@ -216,19 +218,26 @@ def training_curves(
     for ax, key in zip(axes, (loss, metric)):
         frame = pd.DataFrame(panels[key], columns=[x, key, "bits"])
         if len(frame):
-            sns.lineplot(data=frame, x=x, y=key, hue="bits", marker="o", ax=ax, errorbar=None)
-        ax.set_title(f"{key} per {x}")
+            sns.lineplot(data=frame, x=x, y=key, hue="bits", marker="o", ax=ax, errorbar="sd")
+        ax.set_title(f"{key} per {x} (mean, band: std over seeds)")
     fig.tight_layout()
     return fig
 
 
-def _curve_frame(curves: Mapping[Any, Mapping[str, Sequence]], xkey: str, ykey: str) -> pd.DataFrame:
+def _per_seed(runs: Sequence) -> list:
+    """Histories per seed from one history (a list of row dicts) or a list of histories."""
+    runs = list(runs)
+    return [runs] if runs and isinstance(runs[0], Mapping) else runs
+
+
+def _curve_frame(curves: Mapping[Any, Any], xkey: str, ykey: str) -> pd.DataFrame:
     rows = []
-    for bits, curve in curves.items():
-        for xv, yv in zip(curve[xkey], curve[ykey]):
-            if xv is not None and yv is not None:
-                rows.append({xkey: float(xv), ykey: float(yv), "bits": str(_bits_key(bits))})
-    return pd.DataFrame(rows, columns=[xkey, ykey, "bits"])
+    for bits, per_seed in curves.items():
+        for seed, curve in enumerate([per_seed] if isinstance(per_seed, Mapping) else per_seed):
+            for xv, yv in zip(curve[xkey], curve[ykey]):
+                if xv is not None and yv is not None:
+                    rows.append({xkey: float(xv), ykey: float(yv), "bits": str(_bits_key(bits)), "seed": seed})
+    return pd.DataFrame(rows, columns=[xkey, ykey, "bits", "seed"])
 
 
 def pr_curves(curves: Mapping[Any, Mapping[str, Sequence]]) -> Figure:
@@ -236,7 +245,8 @@ def pr_curves(curves: Mapping[Any, Mapping[str, Sequence]]) -> Figure:
 
     Args:
         curves: bits -> ``evaluate(...)["pr_curve"]`` (``{"radius", "precision", "recall"}``; points
-            whose precision or recall is None are skipped).
+            whose precision or recall is None are skipped), or a list of them, one per seed (one
+            line per seed: the seeds' recalls differ, so there is no common x to average over).
 
     Returns:
         A Figure with one axes (recall on x, precision on y).
@@ -249,7 +259,8 @@ def pr_curves(curves: Mapping[Any, Mapping[str, Sequence]]) -> Figure:
     frame = _curve_frame(curves, "recall", "precision")
     with sns.axes_style(STYLE):
         fig, ax = plt.subplots(figsize=(5, 4))
-    sns.lineplot(data=frame, x="recall", y="precision", hue="bits", marker="o", sort=False, ax=ax, errorbar=None)
+    sns.lineplot(data=frame, x="recall", y="precision", hue="bits", units="seed", estimator=None, marker="o",
+                 markersize=3, linewidth=1, sort=False, ax=ax)
     ax.set_xlim(0, 1.02)
     ax.set_ylim(0, 1.02)
     ax.set_title("precision-recall (Hamming radius sweep)")
@@ -261,7 +272,8 @@ def precision_at_n_curves(curves: Mapping[Any, Mapping[str, Sequence]]) -> Figur
     """Precision@N against N, one line per code length.
 
     Args:
-        curves: bits -> ``evaluate(...)["precision_at_n"]`` (``{"n": [...], "precision": [...]}``).
+        curves: bits -> ``evaluate(...)["precision_at_n"]`` (``{"n": [...], "precision": [...]}``), or a
+            list of them, one per seed (mean line, band of one std).
 
     Returns:
         A Figure with one axes (N on a log x axis).
@@ -274,7 +286,7 @@ def precision_at_n_curves(curves: Mapping[Any, Mapping[str, Sequence]]) -> Figur
     frame = _curve_frame(curves, "n", "precision")
     with sns.axes_style(STYLE):
         fig, ax = plt.subplots(figsize=(5, 4))
-    sns.lineplot(data=frame, x="n", y="precision", hue="bits", marker="o", ax=ax, errorbar=None)
+    sns.lineplot(data=frame, x="n", y="precision", hue="bits", marker="o", ax=ax, errorbar="sd")
     ax.set_xscale("log")
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("N (top returned)")
@@ -383,6 +395,27 @@ def tsne_projection(
         return tsne.fit_transform(x).astype(np.float32)
 
 
+def embedding_separation(points: Any, labels: Any) -> float:
+    """How well classes separate in an embedding: the silhouette of the points by (first) class.
+
+    Args:
+        points: (N, D) coordinates, e.g. a t-SNE map.
+        labels: (N, C) multi-hot or (N,) class ids; multi-label points take their first class.
+
+    Returns:
+        The mean silhouette in [-1, 1]: 1 = classes apart, 0 = overlapping (scikit-learn's definition).
+
+    Raises:
+        ValueError: fewer than two classes present.
+    """
+    from sklearn.metrics import silhouette_score
+
+    classes = _primary_class(labels)
+    if len(set(classes.tolist())) < 2:
+        raise ValueError("embedding_separation needs points of at least two classes")
+    return float(silhouette_score(_numpy(points).astype(np.float64), classes))
+
+
 def embedding_scatter(
     panels: Mapping[str, Any], labels: Any, class_names: Sequence[str], point_size: float = 8.0
 ) -> Figure:
@@ -429,7 +462,8 @@ def results_bars(table: pd.DataFrame, category: str, value: str = "map", hue: st
     """One bar chart per code length comparing rows of a results table (ablations, methods, backbones).
 
     Args:
-        table: rows with columns ``bits``, ``category``, ``value`` (and ``hue`` if given).
+        table: rows with columns ``bits``, ``category``, ``value`` (and ``hue`` if given); with one
+            row per seed (``hhlib.spread.per_seed_rows``) each bar is the mean with a one-std error bar.
         category: column on the x axis (e.g. ``"variant"``, ``"loss"``, ``"backbone"``).
         value: column on the y axis (mAP).
         hue: optional column splitting each bar (e.g. ``"study"``).
@@ -452,9 +486,10 @@ def results_bars(table: pd.DataFrame, category: str, value: str = "map", hue: st
                                  squeeze=False, sharey=True)
     for ax, bits in zip(axes[0], bit_values):
         part = table[table["bits"].astype(int) == bits]
-        sns.barplot(data=part, x=category, y=value, hue=hue, ax=ax, errorbar=None)
+        sns.barplot(data=part, x=category, y=value, hue=hue, ax=ax, errorbar="sd", capsize=0.2, err_kws={"linewidth": 1})
         for container in ax.containers:
-            ax.bar_label(container, fmt="%.3f", fontsize=7)
+            if hasattr(container, "datavalues"):
+                ax.bar_label(container, fmt="%.3f", fontsize=7, padding=6)
         ax.set_title(f"{bits} bits")
         ax.set_ylim(0, min(1.05, max(0.1, float(part[value].max()) * 1.15)))
         ax.tick_params(axis="x", rotation=45)

@@ -164,9 +164,18 @@ def test_ablation_plan_baseline_once_one_change_per_run():
     assert by_name["loss=dpsh"]["train"]["loss_params"] == {}
     assert by_name["backbone=cnn"]["train"]["model_overrides"] == {"drop_path_rate": 0.0, "backbone": "cnn"}
     assert by_name["backbone=cnn"]["labels"] == {"study": "backbone", "name": "backbone=cnn", "backbone": "cnn",
-                                                 "variant": "hybrid", "loss": "wml"}
+                                                 "variant": "hybrid", "loss": "wml", "family": "symmetric"}
     assert by_name["block_token_kernel=7"]["train"]["run_name"] == "ablation_block_token_kernel_7_32"
     assert len({run["train"]["run_name"] for run in plan}) == len(plan)
+
+
+def test_ablation_plan_trains_every_configuration_once_per_seed():
+    plan = params.ablation_plan([16], variants=["hybrid", "local_only"], seeds=[0, 1, 2])
+    assert [(run["labels"]["name"], run["train"]["seed"]) for run in plan] == [
+        ("hybridhash (paper)", 0), ("hybridhash (paper)", 1), ("hybridhash (paper)", 2),
+        ("variant=local_only", 0), ("variant=local_only", 1), ("variant=local_only", 2)]
+    assert [run["train"]["run_name"] for run in plan[:3]] == [
+        "ablation_baseline_hybridhash_16", "ablation_baseline_hybridhash_16_seed1", "ablation_baseline_hybridhash_16_seed2"]
     with pytest.raises(KeyError, match="unknown loss 'nope'"):
         params.ablation_plan([16], losses=["nope"])
 

@@ -1,0 +1,234 @@
+"""Readings: the sentences that say what the study's numbers show, generated from metrics.json.
+
+Each notebook ends with its readings and results.md repeats them, so no number in a sentence is
+typed by hand. The rule for calling something a difference is stated once, here: two
+configurations differ when their mean mAPs over seeds are further apart than the sum of their
+standard deviations over seeds (``SPREAD_RULE``). With one seed there is no spread and a reading
+says so instead of judging. Where the data contradicts a claim of the HybridHash paper (ICMR 2024,
+Sec. 4.3), the reading says so plainly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = [
+    "CONVERGENCE_TOLERANCE",
+    "PAPER_CLAIMS",
+    "SPREAD_RULE",
+    "ablation_readings",
+    "compare",
+    "difference",
+    "evaluation_readings",
+    "format_value",
+    "split_readings",
+    "training_readings",
+    "tsne_readings",
+]
+
+SPREAD_RULE = ("a difference counts only when the two means over seeds are further apart than the sum of "
+               "their standard deviations over seeds")
+# hhlib's rule, not the paper's: a run counts as converged when its last evaluation improved on the
+# one before by less than this (chosen as a quarter of the seed-to-seed spread we measured, ~0.02)
+CONVERGENCE_TOLERANCE = 0.005
+
+# hhlib's reading of a silhouette: below this the classes are called overlapping (scikit-learn's
+# silhouette is 0 for overlapping clusters; 0.1 leaves room for noise in a 1,000-point t-SNE map)
+SEPARATED = 0.1
+
+# study -> what the paper claims about changing it (HybridHash, ICMR 2024, Sec. 4.3); the baseline is
+# the paper's method, so each claim says the baseline is ahead
+PAPER_CLAIMS = {
+    "backbone": "the hybrid network beats pure CNN and pure transformer backbones",
+    "variant": "the interaction module (both branches together) helps",
+    "block_token_kernel": "the block-token granularity matters (the paper's one token per block is best)",
+    "alpha": "the paper's alpha = 0.5 is the best weighting",
+    "loss": "the paper's loss beats the compared hashing losses",
+}
+
+
+def format_value(row: Mapping[str, Any], field: str = "map") -> str:
+    """``"0.781 ± 0.004"`` (several seeds) or ``"0.781 (1 seed)"``."""
+    std = row.get(f"{field}_std")
+    if std is None:
+        return f"{row[field]:.3f} (1 seed)"
+    return f"{row[field]:.3f} ± {std:.3f}"
+
+
+def difference(a: Mapping[str, Any], b: Mapping[str, Any], field: str = "map") -> dict[str, Any]:
+    """``a - b`` in ``field`` and whether it exceeds the spread (``SPREAD_RULE``).
+
+    Returns:
+        ``{"delta": float, "spread": float | None, "beyond": bool | None}``; spread and beyond are
+        None when either side has one seed.
+    """
+    delta = float(a[field]) - float(b[field])
+    stds = (a.get(f"{field}_std"), b.get(f"{field}_std"))
+    if None in stds:
+        return {"delta": delta, "spread": None, "beyond": None}
+    spread = float(stds[0]) + float(stds[1])
+    return {"delta": delta, "spread": spread, "beyond": abs(delta) > spread}
+
+
+def _seeds_text(a: Mapping[str, Any], b: Mapping[str, Any]) -> str:
+    counts = {a.get("n_seeds", 1), b.get("n_seeds", 1)}
+    return f"{counts.pop()} seeds" if len(counts) == 1 else f"{a.get('n_seeds', 1)} and {b.get('n_seeds', 1)} seeds"
+
+
+def compare(topic: str, a_name: str, a: Mapping[str, Any], b_name: str, b: Mapping[str, Any],
+            claim: str | None = None, field: str = "map") -> str:
+    """One sentence comparing configuration ``a`` with ``b``; with ``claim``, whether it holds (a is claimed ahead).
+
+    Example: ``"interaction module: hybrid 0.781 ± 0.004 vs no_interaction 0.772 ± 0.006 (3 seeds):
+    +0.009, within the spread; the paper's claim (…) is not supported here."``
+    """
+    d = difference(a, b, field)
+    text = (f"{topic}: {a_name} {format_value(a, field)} vs {b_name} {format_value(b, field)} "
+            f"({_seeds_text(a, b)}): {d['delta']:+.3f}")
+    if d["beyond"] is None:
+        verdict = "one seed, so no spread to judge by"
+    elif d["beyond"]:
+        verdict = f"beyond the spread ({d['spread']:.3f})"
+    else:
+        verdict = f"within the spread ({d['spread']:.3f})"
+    text += f", {verdict}"
+    if claim and d["beyond"] is not None:
+        if d["beyond"] and d["delta"] > 0:
+            text += f"; this agrees with the paper's claim that {claim}"
+        elif d["beyond"]:
+            text += f"; this contradicts the paper's claim that {claim}: {b_name} is ahead"
+        else:
+            text += f"; the data does not support the paper's claim that {claim}"
+    return text + "."
+
+
+def split_readings(metrics: Mapping[str, Any]) -> list[str]:
+    """Notebook 01: the split's sizes and balance."""
+    split = metrics.get("split") or {}
+    sizes, per_class = split.get("sizes") or {}, split.get("per_class") or {}
+    if not sizes:
+        return ["No split is recorded yet: run notebook 01."]
+    lines = ["Split: " + ", ".join(f"{name} {count:,} images" for name, count in sizes.items())
+             + (f"; mAP is computed over the top {split['topk']:,} database items." if split.get("topk")
+                else "; mAP is computed over all database items.")]
+    for name, counts in per_class.items():
+        if counts:
+            low, high = min(counts), max(counts)
+            shape = "balanced" if low == high else f"unbalanced ({low:,} to {high:,} images per class)"
+            lines.append(f"{name}: {len(counts)} classes, {shape}"
+                         + (f", {low:,} per class." if low == high else "."))
+    return lines
+
+
+def _runs_by_bits(metrics: Mapping[str, Any], method: str) -> dict[int, Mapping[str, Any]]:
+    return {int(r["bits"]): r for r in metrics.get("runs", []) if r.get("method") == method}
+
+
+def _convergence(row: Mapping[str, Any]) -> str | None:
+    evidence = row.get("map_last_evals_per_seed")
+    if not evidence or any(len(e) < 2 for e in evidence):
+        return None
+    gains = [e[-1][1] - e[-2][1] for e in evidence]
+    epochs = f"epochs {evidence[0][-2][0]} -> {evidence[0][-1][0]}"
+    worst = max(gains)
+    state = ("converged by hhlib's rule" if worst < CONVERGENCE_TOLERANCE
+             else "still improving: train longer")
+    return f"last evaluation gain per seed ({epochs}): {', '.join(f'{g:+.3f}' for g in gains)}; {state} " \
+           f"(tolerance {CONVERGENCE_TOLERANCE})"
+
+
+def training_readings(metrics: Mapping[str, Any], method: str = "hybridhash") -> list[str]:
+    """Notebook 02: mAP per code length over seeds, convergence evidence, and whether longer codes help."""
+    runs = _runs_by_bits(metrics, method)
+    if not runs:
+        return [f"No {method} runs are recorded yet: run notebook 02."]
+    lines = []
+    for bits, row in sorted(runs.items()):
+        line = f"{method} {bits} bits: mAP {format_value(row)} over seeds {row.get('seeds', [row.get('seed', 0)])}"
+        convergence = _convergence(row)
+        lines.append(line + (f"; {convergence}." if convergence else "."))
+    if len(runs) > 1:
+        short, long = min(runs), max(runs)
+        lines.append(compare("code length", f"{long} bits", runs[long], f"{short} bits", runs[short],
+                             claim="longer codes retrieve better"))
+    return lines
+
+
+def evaluation_readings(metrics: Mapping[str, Any], method: str = "hybridhash") -> list[str]:
+    """Notebook 03: mAP against the paper's figure where one is recorded, tie effects, radius-2 lookup."""
+    runs = _runs_by_bits(metrics, method)
+    if not runs:
+        return [f"No evaluated {method} runs are recorded yet: run notebooks 02 and 03."]
+    reference = metrics.get("paper_reference") or {}
+    paper = {int(k): v for k, v in (reference.get("map") or {}).items() if v is not None}
+    lines = []
+    for bits, row in sorted(runs.items()):
+        line = f"{bits} bits: mAP {format_value(row)}"
+        if row.get("map_tie_aware") is not None:
+            line += f" (tie-aware {row['map_tie_aware']:.3f}: ties {'change' if abs(row['map_tie_aware'] - row['map']) >= 0.001 else 'do not change'} the figure)"
+        if bits in paper:
+            gap = row["map"] - paper[bits]
+            line += (f"; the paper reports {paper[bits]:.3f} ({reference.get('source')}): "
+                     f"ours is {abs(gap):.3f} {'above' if gap > 0 else 'below'} it")
+        if row.get("precision_within_radius") is not None:
+            line += (f"; precision within Hamming radius 2: {format_value(row, 'precision_within_radius')}, "
+                     f"{row.get('mean_returned_within_radius', float('nan')):.0f} items returned per query on average")
+        lines.append(line + ".")
+    if not paper:
+        lines.append("The paper gives no figure for this dataset and setting, so there is nothing to compare with.")
+    return lines
+
+
+def tsne_readings(metrics: Mapping[str, Any]) -> list[str]:
+    """Notebook 04: how well classes separate in the t-SNE maps (silhouette; 1 = apart, 0 = overlapping)."""
+    separation = (metrics.get("tsne") or {}).get("separation") or {}
+    if not separation:
+        return ["No t-SNE separation is recorded yet: run notebook 04."]
+    lines = []
+    for bits, scores in sorted(separation.items(), key=lambda item: int(item[0])):
+        lines.append(f"{bits} bits: class silhouette in the t-SNE map {scores['continuous']:.2f} for the continuous "
+                     f"outputs and {scores['codes']:.2f} for the binary codes (1: classes apart, 0: overlapping); "
+                     + _separation_verdict(scores["continuous"], scores["codes"]))
+    return lines
+
+
+def _separation_verdict(continuous: float, codes: float) -> str:
+    if max(continuous, codes) < SEPARATED:
+        return "the classes overlap in both maps."
+    if continuous - codes < 0.05:
+        return "binarising loses little of the class structure."
+    return "binarising blurs the class structure."
+
+
+def _baseline(rows: Sequence[Mapping[str, Any]], bits: int) -> Mapping[str, Any] | None:
+    return next((r for r in rows if r.get("study") == "baseline" and int(r["bits"]) == bits), None)
+
+
+def _ranking(rows: Sequence[Mapping[str, Any]], bits: int) -> list[str]:
+    methods = [r for r in rows if int(r["bits"]) == bits and r.get("study") in ("baseline", "loss")]
+    lines = []
+    for family in sorted({r.get("family", "symmetric") for r in methods}):
+        members = sorted((r for r in methods if r.get("family", "symmetric") == family), key=lambda r: -r["map"])
+        ranked = " > ".join(f"{r['loss']} {format_value(r)}" for r in members)
+        lines.append(f"method ranking, {family} family, {bits} bits: {ranked}.")
+    return lines
+
+
+def ablation_readings(metrics: Mapping[str, Any]) -> list[str]:
+    """Notebook 05: each change against the paper's method, judged by ``SPREAD_RULE``, and the method ranking."""
+    rows = list(metrics.get("ablations", []))
+    if not rows:
+        return ["No ablation runs are recorded yet: run notebook 05."]
+    lines = [f"Rule: {SPREAD_RULE}."]
+    for bits in sorted({int(r["bits"]) for r in rows}):
+        base = _baseline(rows, bits)
+        if base is None:
+            continue
+        for row in rows:
+            if int(row["bits"]) != bits or row.get("study") in ("baseline", "loss"):
+                continue
+            topic = f"{row['study'].replace('_', ' ')}, {bits} bits"
+            lines.append(compare(topic, "hybridhash (paper)", base, row["name"], row, PAPER_CLAIMS.get(row["study"])))
+        lines += _ranking(rows, bits)
+    return lines

@@ -1,0 +1,85 @@
+"""Tests of hhlib.readings: sentences generated from metrics.json, with the spread rule applied."""
+
+from hhlib import readings
+
+
+def agg(value, std, n=3, **extra):
+    return {"map": value, "map_std": std, "n_seeds": n, **extra}
+
+
+def test_difference_applies_the_spread_rule():
+    assert readings.difference(agg(0.80, 0.01), agg(0.77, 0.01)) == {"delta": 0.80 - 0.77, "spread": 0.02, "beyond": True}
+    assert readings.difference(agg(0.80, 0.02), agg(0.79, 0.02))["beyond"] is False
+    assert readings.difference({"map": 0.8, "map_std": None}, agg(0.7, 0.01))["beyond"] is None
+
+
+def test_compare_states_agreement_contradiction_and_no_support():
+    claim = "the interaction module helps"
+    agree = readings.compare("interaction", "hybrid", agg(0.781, 0.004), "no_interaction", agg(0.760, 0.006), claim)
+    assert agree == ("interaction: hybrid 0.781 ± 0.004 vs no_interaction 0.760 ± 0.006 (3 seeds): +0.021, "
+                     "beyond the spread (0.010); this agrees with the paper's claim that the interaction module helps.")
+    contra = readings.compare("interaction", "hybrid", agg(0.760, 0.004), "no_interaction", agg(0.781, 0.006), claim)
+    assert "contradicts the paper's claim" in contra and "no_interaction is ahead" in contra
+    within = readings.compare("interaction", "hybrid", agg(0.781, 0.004), "no_interaction", agg(0.772, 0.006), claim)
+    assert "+0.009, within the spread (0.010); the data does not support" in within
+    single = readings.compare("x", "a", {"map": 0.5}, "b", {"map": 0.4}, claim)
+    assert "0.500 (1 seed)" in single and "one seed, so no spread to judge by." in single
+
+
+def test_training_readings_report_seeds_convergence_and_code_length():
+    metrics = {"runs": [
+        {"method": "hybridhash", "bits": 16, "seeds": [0, 1, 2], **agg(0.70, 0.01),
+         "map_last_evals_per_seed": [[[24, 0.69], [48, 0.70]], [[24, 0.69], [48, 0.692]], [[24, 0.70], [48, 0.701]]]},
+        {"method": "hybridhash", "bits": 64, "seeds": [0, 1, 2], **agg(0.78, 0.01),
+         "map_last_evals_per_seed": [[[24, 0.70], [48, 0.78]]] * 3},
+    ]}
+    lines = readings.training_readings(metrics)
+    assert lines[0].startswith("hybridhash 16 bits: mAP 0.700 ± 0.010 over seeds [0, 1, 2]")
+    assert "+0.010, +0.002, +0.001; still improving" in lines[0]
+    assert "+0.080, +0.080, +0.080; still improving" in lines[1]
+    assert "this agrees with the paper's claim that longer codes retrieve better" in lines[2]
+    converged = {"runs": [{"method": "hybridhash", "bits": 16, **agg(0.7, 0.01),
+                           "map_last_evals_per_seed": [[[24, 0.7], [48, 0.701]]]}]}
+    assert "converged by hhlib's rule" in readings.training_readings(converged)[0]
+
+
+def test_ablation_readings_judge_each_change_and_rank_methods_by_family():
+    base = {"study": "baseline", "name": "hybridhash (paper)", "loss": "wml", "bits": 16, "family": "symmetric"}
+    metrics = {"ablations": [
+        {**base, **agg(0.70, 0.01)},
+        {"study": "backbone", "name": "backbone=cnn", "loss": "wml", "bits": 16, **agg(0.75, 0.01)},
+        {"study": "loss", "name": "loss=dpsh", "loss": "dpsh", "bits": 16, "family": "symmetric", **agg(0.60, 0.02)},
+        {"study": "loss", "name": "loss=csq", "loss": "csq", "bits": 16, "family": "central_similarity", **agg(0.72, 0.02)},
+    ]}
+    lines = readings.ablation_readings(metrics)
+    assert lines[0].startswith("Rule: a difference counts only when")
+    assert "contradicts the paper's claim that the hybrid network beats pure CNN" in lines[1]
+    assert "backbone=cnn is ahead" in lines[1]
+    assert lines[2] == "method ranking, central_similarity family, 16 bits: csq 0.720 ± 0.020."
+    assert lines[3] == "method ranking, symmetric family, 16 bits: wml 0.700 ± 0.010 > dpsh 0.600 ± 0.020."
+
+
+def test_evaluation_readings_compare_with_the_paper_only_where_it_gives_a_figure():
+    metrics = {"runs": [{"method": "hybridhash", "bits": 64, **agg(0.80, 0.01), "map_tie_aware": 0.8004,
+                         "precision_within_radius": 0.7, "precision_within_radius_std": 0.02,
+                         "mean_returned_within_radius": 812.4}],
+               "paper_reference": {"map": {"64": 0.87}, "source": "Table 2"}}
+    (line,) = readings.evaluation_readings(metrics)
+    assert "64 bits: mAP 0.800 ± 0.010 (tie-aware 0.800: ties do not change the figure)" in line
+    assert "the paper reports 0.870 (Table 2): ours is 0.070 below it" in line
+    assert "precision within Hamming radius 2: 0.700 ± 0.020, 812 items returned" in line
+    metrics["paper_reference"] = {}
+    assert readings.evaluation_readings(metrics)[-1].startswith("The paper gives no figure")
+
+
+def test_split_and_tsne_readings():
+    metrics = {"split": {"sizes": {"query": 20, "train": 40}, "per_class": {"query": [2] * 10, "train": [3, 5]}, "topk": None},
+               "tsne": {"separation": {"16": {"continuous": 0.41, "codes": 0.39}}}}
+    assert readings.split_readings(metrics) == [
+        "Split: query 20 images, train 40 images; mAP is computed over all database items.",
+        "query: 10 classes, balanced, 2 per class.", "train: 2 classes, unbalanced (3 to 5 images per class)."]
+    (tsne,) = readings.tsne_readings(metrics)
+    assert tsne.startswith("16 bits: class silhouette in the t-SNE map 0.41") and "loses little" in tsne
+    assert readings.tsne_readings({}) == ["No t-SNE separation is recorded yet: run notebook 04."]
+    overlapping = {"tsne": {"separation": {"16": {"continuous": -0.3, "codes": 0.02}}}}
+    assert readings.tsne_readings(overlapping)[0].endswith("the classes overlap in both maps.")

@@ -1,0 +1,99 @@
+"""Tests of hhlib.validation (held-out training images rank the rest) and hhlib.search (same grid for every method)."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hhlib import search
+from hhlib.data import load_splits
+from hhlib.train import ConfigError, RunResult, TrainConfig, fit
+from hhlib.validation import validation_splits
+
+FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
+needs_data = pytest.mark.skipif(not Path(FASHION_MNIST).is_dir(), reason="Fashion-MNIST files absent (make setup)")
+
+
+@pytest.fixture
+def fashion_splits(fashion_dir):
+    return load_splits("fashion_mnist", fashion_dir, seed=0, img_size=32, query_per_class=1, train_per_class=3)
+
+
+def test_validation_holds_out_training_images_and_never_touches_the_query_set(fashion_splits):
+    valid = validation_splits(fashion_splits, per_class=1, seed=0)
+    train_positions = set(fashion_splits.train.indices.tolist())
+    held_out = set(valid.query.indices.tolist())
+    kept = set(valid.train.indices.tolist())
+    assert held_out | kept == train_positions and not held_out & kept
+    assert valid.query.labels.sum(axis=0).tolist() == [1.0] * 10  # one per class
+    assert valid.database.indices.tolist() == valid.train.indices.tolist() == valid.train_eval.indices.tolist()
+    assert not held_out & set(fashion_splits.query.indices.tolist())
+    assert valid.topk is None and valid.params["validation_per_class"] == 1
+    assert valid.query.transform is fashion_splits.query.transform  # eval transform for the queries
+    again = validation_splits(fashion_splits, per_class=1, seed=0)
+    assert again.query.indices.tolist() == valid.query.indices.tolist()
+
+
+def test_validation_rejects_holding_out_a_whole_class(fashion_splits):
+    with pytest.raises(ValueError, match="at most 3 training images: hold out fewer"):
+        validation_splits(fashion_splits, per_class=3)
+    with pytest.raises(ValueError, match="positive int"):
+        validation_splits(fashion_splits, per_class=0)
+
+
+def test_expand_grid_order_and_errors():
+    assert search.expand_grid({"lr": [1e-3, 2e-3], "epochs": [2, 4]}) == [
+        {"lr": 1e-3, "epochs": 2}, {"lr": 1e-3, "epochs": 4}, {"lr": 2e-3, "epochs": 2}, {"lr": 2e-3, "epochs": 4}]
+    with pytest.raises(ConfigError, match="'bits' cannot be searched"):
+        search.expand_grid({"bits": [16]})
+    with pytest.raises(ConfigError, match="non-empty list"):
+        search.expand_grid({"lr": []})
+
+
+def test_trial_configs_validate_and_name_every_run(tmp_path):
+    base = TrainConfig(out_dir=str(tmp_path), loss="dpsh", bits=16)
+    runs = search.trial_configs(base, {"lr": [1e-3, 2e-3]}, validation_per_class=50, seeds=[0, 1])
+    assert [(i, c.lr, c.seed, c.run_name) for i, _, c in runs] == [
+        (0, 1e-3, 0, "search_dpsh_16_t0"), (0, 1e-3, 1, "search_dpsh_16_t0_seed1"),
+        (1, 2e-3, 0, "search_dpsh_16_t1"), (1, 2e-3, 1, "search_dpsh_16_t1_seed1")]
+    assert all(c.validation_per_class == 50 and c.eval_every == 0 for _, _, c in runs)
+    with pytest.raises(ConfigError, match="lr must be > 0"):
+        search.trial_configs(base, {"lr": [-1.0]}, validation_per_class=50)
+
+
+def test_choose_takes_the_best_mean_over_seeds_and_the_earlier_trial_on_ties():
+    rows = [{"trial": 0, "lr": 1e-3, "seed": 0, "val_map": 0.60}, {"trial": 0, "lr": 1e-3, "seed": 1, "val_map": 0.70},
+            {"trial": 1, "lr": 2e-3, "seed": 0, "val_map": 0.64}, {"trial": 1, "lr": 2e-3, "seed": 1, "val_map": 0.64},
+            {"trial": 2, "lr": 4e-3, "seed": 0, "val_map": 0.66}, {"trial": 2, "lr": 4e-3, "seed": 1, "val_map": 0.64}]
+    chosen = search.choose(rows)
+    assert chosen["trial"] == 0 and chosen["lr"] == 1e-3 and chosen["val_map"] == pytest.approx(0.65)
+    assert chosen["n_seeds"] == 2
+    with pytest.raises(ValueError, match="at least one trial"):
+        search.choose([])
+
+
+@needs_data
+def test_search_trains_on_the_validation_protocol_and_records_the_choice(tmp_path):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        base = TrainConfig.from_dict(dict(
+            dataset="fashion_mnist", data_dir=FASHION_MNIST, preset="tiny32", bits=16, img_size=32,
+            query_per_class=2, train_per_class=8, database_limit=40, batch_size=16, epochs=1, optimizer="adamw",
+            out_dir=str(tmp_path), progress=False, device="cpu", num_threads=1))
+        seen = []
+
+        def train(config: TrainConfig) -> RunResult:
+            seen.append(config)
+            return fit(config)
+
+        rows = search.run_search(base, {"lr": [1e-5, 3e-3]}, validation_per_class=3, train=train)
+        record = search.search_record(base, {"lr": [1e-5, 3e-3]}, 3, rows)
+    finally:
+        torch.set_num_threads(threads)
+    assert [c.lr for c in seen] == [1e-5, 3e-3]
+    codes = np.load(seen[0].run_dir / "codes.npz")
+    assert codes["query_codes"].shape[0] == 30 and codes["database_codes"].shape[0] == 50  # 3 and 5 per class
+    assert record["chosen"]["lr"] in (1e-5, 3e-3) and len(record["trials"]) == 2
+    assert record["chosen_val_map"] == max(r["val_map"] for r in rows)
