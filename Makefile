@@ -28,7 +28,7 @@ export MPLBACKEND := Agg
 # 2-thread training 5-10x slower (docs/training.md)
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: help setup data test bench reproduce lab clean-smoke
+.PHONY: help setup data test bench reproduce search lab clean-smoke
 
 clean-smoke:  ## smoke outputs go stale when the smoke defaults change (training refuses to resume a different config)
 	rm -rf outputs/smoke
@@ -38,6 +38,7 @@ help:
 	@echo "make test                      pytest tests/ then nbval over notebooks/ (the CI command)"
 	@echo "make bench                     speed benchmarks -> outputs/bench/*.json"
 	@echo "make reproduce [DATASET=name]  run notebooks 01-05 with params/<name>/ into outputs/<name>/ (default: fashion_mnist)"
+	@echo "make search [DATASET=name]     the equal-budget recipe search of notebook 05 -> params/<name>/search_results.yaml"
 	@echo "make lab                       JupyterLab on notebooks/ with the project's kernel"
 
 $(STAMP): requirements.txt requirements-lock.txt pyproject.toml
@@ -86,6 +87,10 @@ $(OUT)/%.ipynb:
 	$(BIN)/papermill notebooks/$*.ipynb $(OUT)/.running-$*.ipynb -f params/$(DATASET)/$*.yaml --cwd notebooks -k python3 --progress-bar
 	@mv $(OUT)/.running-$*.ipynb $@
 	$(BIN)/jupyter nbconvert --to html --log-level WARN $@
+
+search: setup  ## one equal-budget search per compared method/backbone on the validation split (hhlib.tuning)
+	@$(BIN)/python -m hhlib.params check $(DATASET)
+	$(BIN)/python -m hhlib.tuning $(DATASET)
 
 lab: setup
 	$(BIN)/jupyter lab --notebook-dir=notebooks

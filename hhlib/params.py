@@ -286,6 +286,8 @@ KEY_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "num_threads": _optional(_positive_int),
     "device": _device,
     "paper_map": _paper_map,
+    "search_results": lambda value: None if resolve_path(value).is_file() else (
+        f"{value!r} does not exist: run `make search DATASET=<set>` to write it, or set search_results: null"),
 }
 
 
@@ -491,6 +493,7 @@ def ablation_plan(
     model_overrides: Mapping[str, Any] | None = None,
     loss_params: Mapping[str, Any] | None = None,
     seeds: Sequence[int] = (0,),
+    recipes: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[dict[str, dict[str, Any]]]:
     """Expand notebook 05's lists into the training runs of the ablation study, the baseline once.
 
@@ -514,6 +517,9 @@ def ablation_plan(
         loss_params: hyperparameters of the baseline's WML loss (applied to the WML runs).
         seeds: training seeds; every configuration is trained once per seed (run folders
             ``hhlib.spread.seed_run_name``), and notebook 05 reports the mean ± spread over them.
+        recipes: run name -> training fields chosen by the study's search (``hhlib.tuning.load_recipes``);
+            each method and backbone trains with its own, the ablations of the paper's network with the
+            baseline's (``"hybridhash (paper)"``). None or empty: every run uses the notebook's recipe.
 
     Returns:
         One dict per run: ``{"train": TrainConfig fields (bits, loss, loss_params, model_overrides,
@@ -550,7 +556,27 @@ def ablation_plan(
             for seed in seeds:
                 plan.append(_ablation_run(study, value, overrides, loss, params, int(bits), int(seed),
                                           base_overrides, wml_params))
+    if recipes:
+        _apply_recipes(plan, recipes)
     return plan
+
+
+BASELINE_NAME = "hybridhash (paper)"
+SEARCHED_STUDIES = ("baseline", "loss", "backbone")  # each has its own searched recipe; the other studies share the baseline's
+
+
+def _apply_recipes(plan: list[dict[str, dict[str, Any]]], recipes: Mapping[str, Mapping[str, Any]]) -> None:
+    """Add each run's searched training fields to its ``train`` dict, in place."""
+    missing = sorted({run["labels"]["name"] for run in plan
+                      if run["labels"]["study"] in SEARCHED_STUDIES and run["labels"]["name"] not in recipes})
+    if missing:
+        raise KeyError(f"the search results have no recipe for {missing}: search them too (params/<set>/search.yaml "
+                       "losses/backbones, then make search), or set search_results to null")
+    for run in plan:
+        labels = run["labels"]
+        name = labels["name"] if labels["study"] in SEARCHED_STUDIES else BASELINE_NAME
+        run["train"].update(recipes.get(name, {}))
+        labels["recipe"] = "searched" if name in recipes else "notebook"
 
 
 def _ablation_run(study: str, value: str, overrides: dict, loss: str, params: dict, bits: int, seed: int,
@@ -570,7 +596,7 @@ def _ablation_run(study: str, value: str, overrides: dict, loss: str, params: di
         },
         "labels": {
             "study": study,
-            "name": "hybridhash (paper)" if study == "baseline" else f"{study}={value}",
+            "name": BASELINE_NAME if study == "baseline" else f"{study}={value}",
             "backbone": overrides.get("backbone", "hybridhash"),
             "variant": overrides.get("variant", "hybrid"),
             "loss": loss,

@@ -185,3 +185,16 @@ def test_main_usage_and_failure(capsys):
     assert "usage: python -m hhlib.params check" in capsys.readouterr().err
     assert params.main(["check", "no_such_set"]) == 1
     assert "not ready, nothing was run" in capsys.readouterr().err
+
+
+def test_ablation_plan_applies_searched_recipes_and_names_missing_ones():
+    recipes = {"hybridhash (paper)": {"lr": 0.002, "epochs": 32}, "loss=dpsh": {"lr": 0.004, "epochs": 16},
+               "backbone=cnn": {"lr": 0.001, "epochs": 32}}
+    plan = params.ablation_plan([16], variants=["hybrid", "local_only"], losses=["wml", "dpsh"],
+                                backbones=["hybridhash", "cnn"], recipes=recipes)
+    chosen = {run["labels"]["name"]: (run["train"]["lr"], run["train"]["epochs"]) for run in plan}
+    assert chosen == {"hybridhash (paper)": (0.002, 32), "variant=local_only": (0.002, 32),
+                      "loss=dpsh": (0.004, 16), "backbone=cnn": (0.001, 32)}
+    assert {run["labels"]["recipe"] for run in plan} == {"searched"}
+    with pytest.raises(KeyError, match=r"no recipe for \['loss=ninh'\]"):
+        params.ablation_plan([16], losses=["ninh"], recipes=recipes)

@@ -1,0 +1,125 @@
+"""The study's recorded search: one equal-budget search per compared method and backbone.
+
+``make search DATASET=<set>`` (``python -m hhlib.tuning <set>``) reads ``params/<set>/search.yaml``
+(the grid, the validation protocol, the search seeds, the code length and which runs of notebook 05
+to search), starts every search from notebook 05's training recipe (``params/<set>/05_ablations.yaml``),
+trains each grid point on the validation protocol (hhlib.validation: never the query set) and
+writes ``params/<set>/search_results.yaml``: every trial and the chosen recipe per run. Notebook 05
+reads that file (its ``search_results`` parameter): each method and backbone then trains with its own
+chosen recipe, and the ablations of the paper's network (variant, block-token kernel, alpha, token
+layout) with the paper's method's. Every method gets the same grid; the paper's loss gets no more.
+A finished trial is read back from its run folder, so an interrupted search resumes.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hhlib import artifacts, params, search
+from hhlib.train import TrainConfig
+
+__all__ = ["RESULTS_FILE", "SEARCH_FILE", "load_recipes", "load_search_params", "main", "run_study_search", "search_bases"]
+
+SEARCH_FILE = "search.yaml"
+RESULTS_FILE = "search_results.yaml"
+SEARCH_KEYS = ("validation_per_class", "seeds", "bits", "space", "losses", "backbones")
+
+
+def load_search_params(param_set: str, params_dir: str | Path | None = None) -> dict[str, Any]:
+    """Read and check ``params/<set>/search.yaml``.
+
+    Raises:
+        FileNotFoundError: no search file for the set (says what it holds).
+        params.ParamsError: unknown or missing keys, or an invalid grid.
+    """
+    path = Path(params_dir or params.PARAMS_DIR) / param_set / SEARCH_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: write it with the keys {list(SEARCH_KEYS)} "
+                                f"(see params/fashion_mnist/{SEARCH_FILE})")
+    values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    problems = [f"{path}: {key}: missing" for key in SEARCH_KEYS if key not in values]
+    problems += [f"{path}: {key}: unknown key (valid: {list(SEARCH_KEYS)})" for key in values if key not in SEARCH_KEYS]
+    if not problems:
+        try:
+            search.expand_grid(values["space"])
+        except ValueError as error:
+            problems.append(f"{path}: space: {error}")
+    if problems:
+        raise params.ParamsError(problems)
+    return values
+
+
+def _recipe(stage_values: Mapping[str, Any]) -> dict[str, Any]:
+    """The TrainConfig fields of notebook 05's parameters (its lists and seeds are not config fields)."""
+    fields = set(TrainConfig.field_names()) - {"bits", "loss", "loss_params", "model_overrides", "seed", "run_name"}
+    recipe = {k: v for k, v in stage_values.items() if k in fields}
+    recipe["out_dir"] = str(params.resolve_path(recipe["out_dir"]))
+    return recipe
+
+
+def search_bases(param_set: str, params_dir: str | Path | None = None) -> list[tuple[str, TrainConfig]]:
+    """The runs to search: ``(notebook 05 run name, its config at the search's code length)``."""
+    settings = load_search_params(param_set, params_dir)
+    stage = params.check_params(param_set, params_dir)["05_ablations"]
+    plan = params.ablation_plan([settings["bits"]], losses=["wml", *settings["losses"]],
+                                backbones=["hybridhash", *settings["backbones"]],
+                                model_overrides=stage["model_overrides"], loss_params=stage["loss_params"])
+    recipe = _recipe(stage)
+    return [(run["labels"]["name"], TrainConfig(**recipe, **{**run["train"], "run_name": None})) for run in plan]
+
+
+def run_study_search(param_set: str, params_dir: str | Path | None = None) -> Path:
+    """Search every run of ``search.yaml`` and write ``search_results.yaml`` (after each run, so progress is kept).
+
+    Returns:
+        The written results file.
+    """
+    settings = load_search_params(param_set, params_dir)
+    results_path = Path(params_dir or params.PARAMS_DIR) / param_set / RESULTS_FILE
+    records: dict[str, Any] = {}
+    for name, base in search_bases(param_set, params_dir):
+        print(f"hhlib.tuning: {param_set}: searching {name} ({len(search.expand_grid(settings['space']))} grid points "
+              f"x {len(settings['seeds'])} seeds)", flush=True)
+        rows = search.run_search(base, settings["space"], settings["validation_per_class"], settings["seeds"])
+        records[name] = search.search_record(base, settings["space"], settings["validation_per_class"], rows)
+        text = yaml.safe_dump(artifacts.json_ready(records), sort_keys=False)
+        artifacts.atomic_write(results_path, lambda handle: handle.write(text.encode("utf-8")))
+    return results_path
+
+
+def load_recipes(path: str | Path | None) -> dict[str, dict[str, Any]]:
+    """Notebook 05 run name -> the chosen training fields, from a ``search_results.yaml`` (None: no recipes).
+
+    Raises:
+        FileNotFoundError: the file does not exist (says how to make it).
+    """
+    if path is None:
+        return {}
+    path = params.resolve_path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: run `make search DATASET=<set>` first, or set search_results: null")
+    records = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return {name: dict(record["chosen"]) for name, record in records.items()}
+
+
+def main(argv: Sequence[str]) -> int:
+    """Command line: ``python -m hhlib.tuning <set>`` (exit 0 = searched and written)."""
+    if len(argv) != 1:
+        print("usage: python -m hhlib.tuning <set>   (reads params/<set>/search.yaml)", file=sys.stderr)
+        return 2
+    try:
+        path = run_study_search(argv[0])
+    except (params.ParamsError, FileNotFoundError, ValueError) as error:
+        print(f"hhlib.tuning: {argv[0]}: {error}", file=sys.stderr)
+        return 1
+    print(f"hhlib.tuning: wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,72 @@
+"""Tests of hhlib.tuning: the study's search from params/<set>/search.yaml to search_results.yaml and back."""
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from hhlib import params, tuning
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def smoke_params(tmp_path):
+    """A copy of params/smoke whose outputs go to tmp_path."""
+    folder = tmp_path / "params" / "smoke"
+    shutil.copytree(REPO / "params" / "smoke", folder)
+    for path in folder.glob("0*.yaml"):
+        text = re.sub(r'^out_dir: .*$', f'out_dir: "{tmp_path / "outputs"}"', path.read_text(), flags=re.M)
+        path.write_text(text)
+    return tmp_path / "params"
+
+
+def test_search_params_are_checked(smoke_params):
+    path = smoke_params / "smoke" / "search.yaml"
+    path.write_text(path.read_text() + 'space_typo: 1\n')
+    with pytest.raises(params.ParamsError, match="space_typo: unknown key"):
+        tuning.load_search_params("smoke", smoke_params)
+    path.write_text('seeds: [0]\n')
+    with pytest.raises(params.ParamsError, match="validation_per_class: missing"):
+        tuning.load_search_params("smoke", smoke_params)
+    with pytest.raises(FileNotFoundError, match="search.yaml not found"):
+        tuning.load_search_params("nope", smoke_params)
+
+
+def test_search_bases_start_from_notebook_05s_recipe(smoke_params):
+    bases = tuning.search_bases("smoke", smoke_params)
+    assert [name for name, _ in bases] == ["hybridhash (paper)", "loss=dpsh"]
+    stage = params.check_params("smoke", smoke_params)["05_ablations"]
+    for _, config in bases:
+        assert (config.bits, config.preset, config.optimizer) == (16, stage["preset"], stage["optimizer"])
+
+
+def test_study_search_writes_every_trial_and_notebook_05_reads_the_choice(smoke_params):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        path = tuning.run_study_search("smoke", smoke_params)
+    finally:
+        torch.set_num_threads(threads)
+    records = yaml.safe_load(path.read_text())
+    assert list(records) == ["hybridhash (paper)", "loss=dpsh"]
+    for record in records.values():
+        assert [t["lr"] for t in record["trials"]] == [0.001, 0.003]
+        assert record["chosen"]["lr"] in (0.001, 0.003) and record["validation_per_class"] == 2
+    recipes = tuning.load_recipes(path)
+    assert recipes == {name: record["chosen"] for name, record in records.items()}
+    plan = params.ablation_plan([16], losses=["dpsh"], recipes=recipes)
+    assert {run["labels"]["name"]: run["train"]["lr"] for run in plan} == {n: r["lr"] for n, r in recipes.items()}
+    with pytest.raises(FileNotFoundError, match="make search"):
+        tuning.load_recipes(path.parent / "missing.yaml")
+    assert tuning.load_recipes(None) == {}
+
+
+def test_params_check_names_a_missing_search_results_file(smoke_params):
+    path = smoke_params / "smoke" / "05_ablations.yaml"
+    path.write_text(path.read_text() + 'search_results: "../params/smoke/no_such_results.yaml"\n')
+    with pytest.raises(params.ParamsError, match="does not exist: run `make search"):
+        params.check_params("smoke", smoke_params)
