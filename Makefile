@@ -13,6 +13,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 FASHION_MNIST_DIR ?= /usr/share/datasets/fashion-mnist
+# exported: the notebooks read it (hhlib.data.DATA_DIR_ENV) when their data_dir is null, as the setup script does
+export FASHION_MNIST_DIR
 DATASET ?= fashion_mnist
 FORCE ?= 0
 # `nuswide` is the paper's NUS-WIDE setting: the 21-concept protocol

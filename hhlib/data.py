@@ -11,6 +11,7 @@ torch ``Dataset`` yielding ``(image (3, S, S) float, label (C,) float32 multi-ho
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from hhlib.datasets import ImageFileList, InMemoryImages, read_cifar10, read_fashion_mnist, read_list_splits
+from hhlib.datasets import DECODE_SAMPLE, ImageFileList, InMemoryImages, read_cifar10, read_fashion_mnist, read_list_splits
 from hhlib.splits import PROTOCOLS, make_splits, random_order
 from hhlib.transforms import IMAGENET_MEAN, IMAGENET_STD, build_transform, denormalize
 
@@ -107,6 +108,11 @@ DATASETS: dict[str, DatasetSpec] = {
 }
 
 
+# Environment variables naming a dataset's folder: one setting reaches `make data` (the setup script)
+# and every notebook, whose data_dir is None by default.
+DATA_DIR_ENV = {"fashion_mnist": "FASHION_MNIST_DIR"}
+
+
 def get_spec(name: str) -> DatasetSpec:
     """Look a dataset up in ``DATASETS``.
 
@@ -129,7 +135,9 @@ def resolve_data_dir(name: str, data_dir: str | Path | None = None) -> Path:
 
     Args:
         name: registry name.
-        data_dir: explicit folder; None = the spec's default (relative defaults against the repository root).
+        data_dir: explicit folder; None = the folder in the dataset's environment variable
+            (:data:`DATA_DIR_ENV`, e.g. ``FASHION_MNIST_DIR``, which the Makefile exports) when set,
+            else the spec's default (relative defaults against the repository root).
 
     Returns:
         The folder (not checked for existence).
@@ -139,6 +147,9 @@ def resolve_data_dir(name: str, data_dir: str | Path | None = None) -> Path:
     """
     if data_dir is not None:
         return Path(data_dir).expanduser()
+    from_env = os.environ.get(DATA_DIR_ENV.get(name, ""), "")
+    if from_env:
+        return Path(from_env).expanduser()
     default = Path(get_spec(name).default_data_dir)
     return default if default.is_absolute() else REPO_ROOT / default
 
@@ -304,9 +315,9 @@ class Splits:
         return denormalize(images, IMAGENET_MEAN, IMAGENET_STD), dataset.labels[positions], positions
 
 
-def _read(spec: DatasetSpec, data_dir: Path, decode: bool = False):
+def _read(spec: DatasetSpec, data_dir: Path, decode: bool = False, decode_sample: int = 0):
     if PROTOCOLS[spec.protocol].source == "lists":
-        return spec.reader(data_dir, decode=decode)
+        return spec.reader(data_dir, decode=decode, decode_sample=decode_sample)
     return spec.reader(data_dir)
 
 
@@ -376,7 +387,8 @@ def check_data(name: str, data_dir: str | Path | None = None, *, decode: bool = 
     Args:
         name: a ``DATASETS`` name.
         data_dir: folder with the files; None = the registry's default location.
-        decode: list-file sets: also fully decode every image (slow); otherwise only existence is checked.
+        decode: list-file sets: fully decode every image (slow); otherwise every image's existence is
+            checked and a sample of ``hhlib.datasets.DECODE_SAMPLE`` images per list is decoded.
 
     Returns:
         ``{"name", "data_dir", "images": {part: count}, "per_class": {part: [count per class]}}``
@@ -389,7 +401,7 @@ def check_data(name: str, data_dir: str | Path | None = None, *, decode: bool = 
     """
     spec = get_spec(name)
     folder = resolve_data_dir(name, data_dir)
-    data = _read(spec, folder, decode=decode)
+    data = _read(spec, folder, decode=decode, decode_sample=DECODE_SAMPLE)
     parts = {"pool": data} if isinstance(data, InMemoryImages) else data
     _class_names(spec, folder)
     return {
