@@ -11,6 +11,7 @@ torch ``Dataset`` yielding ``(image (3, S, S) float, label (C,) float32 multi-ho
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -379,6 +380,25 @@ def load_splits(
         train_eval=SplitDataset(sources["train"], indices.train, eval_transform),
         params=params,
     )
+
+
+def split_fingerprint(splits: Splits) -> str:
+    """A hash of every split's indices and labels: equal fingerprints mean the same data in the same order.
+
+    A checkpoint stores it, so that training refuses to resume on other data (changed files, another
+    seed or split size) instead of silently continuing from weights fitted to something else.
+
+    Args:
+        splits: the result of :func:`load_splits`.
+
+    Returns:
+        16 hex digits of a SHA-256 over query, train and database indices and labels.
+    """
+    digest = hashlib.sha256()
+    for part in (splits.query, splits.train, splits.database):
+        digest.update(np.ascontiguousarray(part.indices, dtype=np.int64).tobytes())
+        digest.update(np.ascontiguousarray(part.labels, dtype=np.float32).tobytes())
+    return digest.hexdigest()[:16]
 
 
 def check_data(name: str, data_dir: str | Path | None = None, *, decode: bool = False) -> dict:

@@ -24,11 +24,14 @@ What the loop guarantees:
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import random
 import time
 import types
 import typing
+import warnings
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -42,6 +45,7 @@ from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm  # text bars: they render in terminals and notebooks alike, no ipywidgets needed
 
 from hhlib import artifacts
+from hhlib.health import code_health
 from hhlib.runtime import DistributedContext, autocast_dtype, init_distributed, resolve_device, seed_everything
 
 __all__ = ["OPTIMIZERS", "SCHEDULES", "ConfigError", "RunResult", "TrainConfig", "encode", "fit"]
@@ -59,6 +63,8 @@ SCHEDULES = {
 
 # Fields that may change between a stopped run and its resumption: they do not affect the result.
 RESUME_FREE_FIELDS = ("resume", "progress", "num_workers", "eval_batch_size", "device", "compile")
+# Left out of the run folder's hash besides RESUME_FREE_FIELDS: they name where the run lives, not what it computes.
+LOCATION_FIELDS = ("out_dir", "run_name")
 
 
 class ConfigError(ValueError):
@@ -156,9 +162,16 @@ class TrainConfig:
         return asdict(self)
 
     @property
+    def config_hash(self) -> str:
+        """8 hex digits identifying what this config computes (RESUME_FREE_FIELDS and LOCATION_FIELDS excluded)."""
+        values = {k: v for k, v in self.to_dict().items() if k not in RESUME_FREE_FIELDS + LOCATION_FIELDS}
+        text = json.dumps(artifacts.json_ready(values), sort_keys=True)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
+
+    @property
     def resolved_run_name(self) -> str:
-        """``run_name``, or ``"<loss>_<bits>"`` when it is None."""
-        return self.run_name or f"{self.loss}_{self.bits}"
+        """``"<run_name>-<config_hash>"`` (``run_name`` None = ``"<loss>_<bits>"``): changed parameters train a new run."""
+        return f"{self.run_name or f'{self.loss}_{self.bits}'}-{self.config_hash}"
 
     @property
     def run_dir(self) -> Path:
@@ -245,6 +258,10 @@ class RunResult:
         history: the per-epoch records of metrics.jsonl.
         evaluation: the final model's full hhlib.evaluate.evaluate report (PR curve, P@N, radius 2).
         config: the TrainConfig as a dict.
+        pretrained_report: what loading ``config.pretrained`` did (hhlib.pretrained.LoadReport.to_dict
+            plus ``source``); None when trained from scratch.
+        health: hhlib.health.code_health of the final database codes (constant_bits, distinct_codes,
+            collapsed): a collapsed run's mAP is not a result.
     """
 
     final_map: float
@@ -265,6 +282,8 @@ class RunResult:
     history: list = field(default_factory=list)
     evaluation: dict = field(default_factory=dict)
     config: dict = field(default_factory=dict)
+    pretrained_report: dict | None = None
+    health: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Every field, JSON-ready."""
@@ -293,6 +312,8 @@ class RunResult:
             "n_parameters": self.n_parameters,
             "preset": self.config.get("preset"),
             "run_dir": self.run_dir,
+            "pretrained": (self.pretrained_report or {}).get("summary"),
+            "collapsed": self.health.get("collapsed"),
         }
         row.update(extra)
         return row
@@ -522,13 +543,16 @@ def _build_network(config: TrainConfig) -> nn.Module:
         raise ConfigError(f"TrainConfig.model_overrides {config.model_overrides}: {error}") from None
 
 
-def _build_model(config: TrainConfig) -> nn.Module:
+def _build_model(config: TrainConfig) -> tuple[nn.Module, dict | None]:
+    """The network, with the NesT weights of ``config.pretrained`` loaded (raises when the backbone did not load)."""
     from hhlib.model import from_pretrained_nest
+    from hhlib.pretrained import require_backbone
 
     model = _build_network(config)
-    if config.pretrained is not None:
-        from_pretrained_nest(model, config.pretrained)
-    return model
+    if config.pretrained is None:
+        return model, None
+    report = require_backbone(from_pretrained_nest(model, config.pretrained), config.pretrained)
+    return model, {"source": config.pretrained, **report.to_dict()}
 
 
 def load_trained_model(checkpoint_path: str | Path, device: str | torch.device = "auto") -> nn.Module:
@@ -575,6 +599,7 @@ def fit(config: TrainConfig, *, max_epochs: int | None = None) -> RunResult | No
         FloatingPointError: the loss became NaN/inf (lower ``lr`` or set ``grad_clip``).
     """
     from hhlib import losses
+    from hhlib.data import split_fingerprint
 
     if not isinstance(config, TrainConfig):
         raise ConfigError(f"fit() takes a TrainConfig, got {type(config).__name__}: use TrainConfig.from_dict(values)")
@@ -594,9 +619,16 @@ def fit(config: TrainConfig, *, max_epochs: int | None = None) -> RunResult | No
 
     seed_everything(config.seed)
     splits = _load_splits(config)
+    fingerprint = split_fingerprint(splits)
+    if saved is not None and saved.get("split_fingerprint") != fingerprint:
+        raise ConfigError(
+            f"cannot resume from {checkpoint_path}: it was trained on other data (split fingerprint "
+            f"{saved.get('split_fingerprint')} != {fingerprint} now: the dataset files or their order changed). "
+            "Restore the data, or delete that run folder to train again on the new data"
+        )
     n_train = len(splits.train)
     loss = losses.build(config.loss, config.bits, splits.n_classes, n_train, **config.loss_params)
-    model = _build_model(config)
+    model, pretrained_report = _build_model(config)
     n_parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
     if device.type == "cuda" and config.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -717,6 +749,7 @@ def fit(config: TrainConfig, *, max_epochs: int | None = None) -> RunResult | No
                 "history": history, "best_map": best_map, "best_epoch": best_epoch,
                 "train_seconds": train_seconds, "eval_seconds": eval_seconds,
                 "sampler": {"seed": config.seed, "next_epoch": epoch + 1, "world_size": context.world_size},
+                "split_fingerprint": fingerprint,
             })
             artifacts.write_jsonl(run_dir / artifacts.METRICS_LOG_FILE, history)
             if show:
@@ -735,6 +768,10 @@ def fit(config: TrainConfig, *, max_epochs: int | None = None) -> RunResult | No
         artifacts.save_codes(run_dir / artifacts.CODES_FILE, **codes)
     if not context.is_main:
         return None
+    health = code_health(codes["database_codes"])
+    if health["collapsed"]:
+        warnings.warn(f"{config.resolved_run_name}: the codes collapsed ({health}): its mAP is not a result; "
+                      "lower lr, set grad_clip or check the data", RuntimeWarning, stacklevel=2)
     result = RunResult(
         final_map=report["map"], map_tie_aware=report["map_tie_aware"], best_map=max(best_map, report["map"]),
         best_epoch=best_epoch or config.epochs, topk=report["topk"], bits=config.bits, epochs=config.epochs,
@@ -742,7 +779,8 @@ def fit(config: TrainConfig, *, max_epochs: int | None = None) -> RunResult | No
         images_per_second=sum(r["seconds"] * r["images_per_second"] for r in history) / max(train_seconds, 1e-9),
         n_parameters=n_parameters, run_dir=str(run_dir), checkpoint_path=str(checkpoint_path),
         codes_path=str(run_dir / artifacts.CODES_FILE), metrics_path=str(run_dir / artifacts.METRICS_LOG_FILE),
-        history=history, evaluation=report, config=config.to_dict(),
+        history=history, evaluation=report, config=config.to_dict(), pretrained_report=pretrained_report,
+        health=health,
     )
     artifacts.write_json(result_path, result.to_dict())
     return result
