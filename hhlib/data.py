@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -401,7 +401,9 @@ def split_fingerprint(splits: Splits) -> str:
     return digest.hexdigest()[:16]
 
 
-def check_data(name: str, data_dir: str | Path | None = None, *, decode: bool = False) -> dict:
+def check_data(
+    name: str, data_dir: str | Path | None = None, *, decode: bool = False, split_options: Sequence[dict] = ()
+) -> dict:
     """Validate a dataset's files before any work; raise one clear error listing every problem.
 
     Args:
@@ -409,6 +411,9 @@ def check_data(name: str, data_dir: str | Path | None = None, *, decode: bool = 
         data_dir: folder with the files; None = the registry's default location.
         decode: list-file sets: fully decode every image (slow); otherwise every image's existence is
             checked and a sample of ``hhlib.datasets.DECODE_SAMPLE`` images per list is decoded.
+        split_options: keyword sets of :func:`hhlib.splits.make_splits` (seed, query_per_class,
+            train_per_class, database_limit) to draw on the data, so that a count larger than a
+            class fails here rather than after the first notebook ran.
 
     Returns:
         ``{"name", "data_dir", "images": {part: count}, "per_class": {part: [count per class]}}``
@@ -418,12 +423,22 @@ def check_data(name: str, data_dir: str | Path | None = None, *, decode: bool = 
         KeyError: unknown dataset name.
         FileNotFoundError: files missing (names them and how to get them).
         DataError: bad content (every problem as file:line, with the fix).
+        ValueError: a split that cannot be drawn (every one named, with its options).
     """
     spec = get_spec(name)
     folder = resolve_data_dir(name, data_dir)
     data = _read(spec, folder, decode=decode, decode_sample=DECODE_SAMPLE)
     parts = {"pool": data} if isinstance(data, InMemoryImages) else data
     _class_names(spec, folder)
+    labels = data.labels if isinstance(data, InMemoryImages) else {s: data[f].labels for s, f in LIST_FILES.items()}
+    problems = []
+    for options in split_options:
+        try:
+            make_splits(spec.protocol, labels, **options)
+        except ValueError as error:
+            problems.append(f"split {options}: {error}")
+    if problems:
+        raise ValueError(f"{name} in {folder}: " + "; ".join(problems))
     return {
         "name": name,
         "data_dir": str(folder),
