@@ -106,3 +106,12 @@ def test_a_collapsed_run_is_flagged(tmp_path, fashion_dir, monkeypatch):
     assert result.health == {"constant_bits": 16, "distinct_codes": 1, "collapsed": True}
     assert artifacts.read_json(Path(result.run_dir) / "result.json")["health"]["collapsed"] is True
     assert result.summary()["collapsed"] is True
+
+
+def test_a_run_whose_loss_turns_nan_stops(tmp_path, fashion_dir, monkeypatch):
+    from hhlib.losses import LOSSES
+
+    monkeypatch.setattr(LOSSES["wml"], "forward", lambda self, outputs, labels, indices: outputs.sum() * float("nan"))
+    with pytest.raises(FloatingPointError, match=r"training loss is nan at epoch 1: lower lr .* or set grad_clip"):
+        fit(tiny(tmp_path, fashion_dir, epochs=1))
+    assert not list((tmp_path / "out").rglob("result.json"))
