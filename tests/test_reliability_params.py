@@ -92,3 +92,11 @@ def test_training_runs_match_the_notebooks(train_tree):
     assert [run["loss"] for run in ablations] == ["wml", "dpsh"] and all(run["lr"] == 0.1 for run in ablations)
     with pytest.raises(KeyError, match="trains nothing"):
         params.training_runs("03_evaluate", {})
+
+
+def test_check_decode_flag_reaches_the_data_check(monkeypatch, capsys):
+    seen = {}
+    monkeypatch.setattr(params, "check_dataset_ready", lambda name, decode=False: seen.update(name=name, decode=decode))
+    assert params.main(["check", "--decode", "smoke"]) == 0
+    assert seen == {"name": "smoke", "decode": True}
+    assert "every training run builds" in capsys.readouterr().out
