@@ -4,7 +4,7 @@ HybridHash (ICMR 2024, arXiv 2405.07524) trains one model per code length (Sec. 
 project compares many runs (method comparison, ablations); this module fixes where each lands::
 
     outputs/<dataset>/
-        checkpoints/<run_name>/   one training run (hhlib.train.fit):
+        checkpoints/<run_name>/   one training run (hhlib.train.fit names it <loss>_<bits>-<config hash>):
             checkpoint.pt         model, optimizer, scaler, loss buffers, RNG states, epoch, config
             metrics.jsonl         one JSON line per epoch (epoch, loss, map, images_per_second, seconds, lr)
             codes.npz             query/database codes and labels of the final model

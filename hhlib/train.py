@@ -175,7 +175,7 @@ class TrainConfig:
 
     @property
     def run_dir(self) -> Path:
-        """Folder of this run's files: ``<out_dir>/<dataset>/checkpoints/<run name>``."""
+        """Folder of this run's files: ``<out_dir>/<dataset>/checkpoints/<resolved_run_name>``."""
         return artifacts.run_dir(self.out_dir, self.dataset, self.resolved_run_name)
 
     def _check_types(self) -> None:
