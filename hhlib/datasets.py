@@ -445,7 +445,8 @@ def parse_list_file(list_file: str | Path, root: str | Path, n_classes: int) -> 
             if not labels:
                 problems.append(f"{where}: no labels after the path (expected {n_classes} labels in 0/1)")
                 continue
-            if len(tokens) > n_classes + 1 and _parse_labels(tokens[-n_classes:]) is not None:
+            path_words = tokens[: len(tokens) - n_classes]  # the path, when the last n_classes tokens are labels
+            if len(path_words) > 1 and _parse_labels(tokens[-n_classes:]) and _parse_labels(path_words[1:]) is None:
                 path = " ".join(tokens[: len(tokens) - n_classes])
                 problems.append(f"{where}: the path {path!r} contains whitespace, which list files use between "
                                 "fields: rename the image (e.g. spaces -> '_') and its line")

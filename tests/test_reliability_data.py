@@ -113,9 +113,10 @@ def _append(folder, list_name, *lines):
 
 def test_path_with_whitespace_is_reported_as_such(make_list_dataset):
     folder = make_list_dataset(n_classes=3)
-    _append(folder, "test.txt", "images/test/my photo.jpg 1 0 0")
+    _append(folder, "test.txt", "images/test/my photo.jpg 1 0 0", "images/test/0005.jpg 1 0 0 1")
     _, problems = parse_list_file(folder / "test.txt", folder, 3)
-    assert len(problems) == 1 and "test.txt:7: the path 'images/test/my photo.jpg' contains whitespace" in problems[0]
+    assert len(problems) == 2 and "test.txt:7: the path 'images/test/my photo.jpg' contains whitespace" in problems[0]
+    assert "test.txt:8: 4 labels, but the dataset has 3 classes" in problems[1]  # extra labels are not a path
 
 
 def test_one_path_with_two_label_sets_is_an_error(make_list_dataset):
