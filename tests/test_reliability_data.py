@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import pathlib
 import pickle
+import subprocess
 import warnings
 
 import numpy as np
@@ -157,3 +158,14 @@ def test_pre_run_check_decodes_a_sample_and_decode_checks_all(make_list_dataset)
     assert "database.txt:1: image" in info.value.problems[0] and "unreadable" in info.value.problems[0]
     with pytest.raises(DataError, match="2 problem"):
         read_list_splits(folder, 3, decode=True)
+
+
+def test_setup_script_names_every_damaged_file(fashion_dir):
+    script = pathlib.Path(__file__).resolve().parents[1] / "scripts" / "ensure_fashion_mnist.sh"
+    assert subprocess.run(["bash", str(script), str(fashion_dir)], capture_output=True).returncode == 0
+    _damage(fashion_dir / "train-labels-idx1-ubyte.gz", "html")
+    _damage(fashion_dir / "t10k-images-idx3-ubyte.gz", "truncated")
+    run = subprocess.run(["bash", str(script), str(fashion_dir)], capture_output=True, text=True)
+    assert run.returncode == 1 and "are damaged" in run.stderr
+    assert "train-labels-idx1-ubyte.gz" in run.stderr and "t10k-images-idx3-ubyte.gz" in run.stderr
+    assert "train-images-idx3-ubyte.gz" not in run.stderr
