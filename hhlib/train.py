@@ -771,7 +771,7 @@ def fit(config: TrainConfig, *, max_epochs: int | None = None) -> RunResult | No
     health = code_health(codes["database_codes"])
     if health["collapsed"]:
         warnings.warn(f"{config.resolved_run_name}: the codes collapsed ({health}): its mAP is not a result; "
-                      "lower lr, set grad_clip or check the data", RuntimeWarning, stacklevel=2)
+                      "train longer, lower lr or set grad_clip, or check the data", RuntimeWarning, stacklevel=2)
     result = RunResult(
         final_map=report["map"], map_tie_aware=report["map_tie_aware"], best_map=max(best_map, report["map"]),
         best_epoch=best_epoch or config.epochs, topk=report["topk"], bits=config.bits, epochs=config.epochs,
