@@ -13,6 +13,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 FASHION_MNIST_DIR ?= /usr/share/datasets/fashion-mnist
+# exported: the notebooks read it (hhlib.data.DATA_DIR_ENV) when their data_dir is null, as the setup script does
+export FASHION_MNIST_DIR
 DATASET ?= fashion_mnist
 FORCE ?= 0
 # `nuswide` is the paper's NUS-WIDE setting: the 21-concept protocol
@@ -28,9 +30,9 @@ export MPLBACKEND := Agg
 # 2-thread training 5-10x slower (docs/training.md)
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: help setup data test bench reproduce search lab clean-smoke
+.PHONY: help setup data test bench reproduce reproduce-locked search lab clean-smoke
 
-clean-smoke:  ## smoke outputs go stale when the smoke defaults change (training refuses to resume a different config)
+clean-smoke:  ## smoke outputs pile up: a changed config trains in a new run folder (named by the config hash)
 	rm -rf outputs/smoke
 
 help:
@@ -71,8 +73,13 @@ ifeq ($(FORCE),1)
 .PHONY: $(foreach s,$(STAGES),$(OUT)/$(s).ipynb)
 endif
 
+# The stages run under a flock on $(OUT) (hhlib.lock): a second `make reproduce` of the same set stops
+# at once and names the holder; the lock dies with its process, so a killed run never blocks the next.
 reproduce: setup
 	@$(BIN)/python -m hhlib.params check $(DATASET)
+	@$(BIN)/python hhlib/lock.py $(OUT) $(MAKE) --no-print-directory reproduce-locked DATASET=$(DATASET)
+
+reproduce-locked:
 	@$(MAKE) --no-print-directory $(OUT)/05_ablations.ipynb DATASET=$(DATASET)
 	@$(BIN)/python -m hhlib.report $(OUT)
 

@@ -116,6 +116,7 @@ class HybridHashConfig:
             raise ValueError(f"variant {self.variant!r} applies to backbone='hybridhash' only: use variant='hybrid' with backbone={self.backbone!r}")
         if self.num_levels < 1:
             raise ValueError(f"num_levels must be >= 1, got {self.num_levels}: the paper uses 3")
+        self._check_ranges()
         for name in ("embed_dims", "num_heads", "depths"):
             if len(getattr(self, name)) != self.num_levels:
                 raise ValueError(f"{name} has {len(getattr(self, name))} entries but num_levels is {self.num_levels}: give one per level")
@@ -146,6 +147,19 @@ class HybridHashConfig:
                     f"interaction_heads {self.interaction_heads} must divide every embed dim it attends over "
                     f"{sorted(dims)}: pick a common divisor"
                 )
+
+    def _check_ranges(self) -> None:
+        """Sizes >= 1 and dropout probabilities in [0, 1), checked before any size arithmetic divides by them."""
+        for name in ("img_size", "patch_size", "in_chans"):
+            if not getattr(self, name) >= 1:
+                raise ValueError(f"{name} must be an int >= 1, got {getattr(self, name)!r}: the paper uses "
+                                 f"{getattr(HybridHashConfig, name)}")
+        if self.block_token_kernel is not None and not self.block_token_kernel >= 1:
+            raise ValueError(f"block_token_kernel must be None (the block edge) or an int >= 1, got {self.block_token_kernel!r}")
+        for name in ("drop_rate", "attn_drop_rate", "drop_path_rate"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1) (a probability of dropping; 1 drops everything and gives "
+                                 f"NaN), got {getattr(self, name)!r}")
 
     def _check_grid(self) -> None:
         unit = self.patch_size * 2 ** (self.num_levels - 1)
@@ -341,6 +355,11 @@ class HybridHash(nn.Module):
 
     def _check_input(self, images: torch.Tensor) -> None:
         size = self.config.img_size
+        if images.ndim == 4 and images.shape[-1] != images.shape[-2]:
+            raise ValueError(
+                f"images are {images.shape[-2]}x{images.shape[-1]} px, not square: HybridHash takes square "
+                f"{size}x{size} images; resize or crop them to {size}x{size} (hhlib.transforms does)"
+            )
         if images.ndim != 4 or images.shape[1] != self.config.in_chans or tuple(images.shape[-2:]) != (size, size):
             raise ValueError(
                 f"images have shape {tuple(images.shape)} but the model was built for (B, {self.config.in_chans}, {size}, {size}): "

@@ -68,6 +68,11 @@ class LoadReport:
     resized: list[str] = field(default_factory=list)
     reasons: dict[str, str] = field(default_factory=dict)
 
+    def to_dict(self) -> dict[str, object]:
+        """Counts plus the one-line summary, JSON-ready (what result.json records)."""
+        return {"loaded": len(self.loaded), "new": len(self.new), "dropped": len(self.dropped),
+                "resized": len(self.resized), "summary": str(self).splitlines()[0]}
+
     def __str__(self) -> str:
         lines = [f"loaded {len(self.loaded)} tensors, {len(self.new)} new, {len(self.dropped)} dropped, {len(self.resized)} resized"]
         if self.resized:
@@ -246,6 +251,65 @@ def load_nest_weights(model: nn.Module, source: str | Path | Mapping[str, torch.
             raise ValueError(f"these tensors have a NesT counterpart but were not loaded: {missing_shared}; pass strict=False to keep them initialised")
     model.load_state_dict(tensors, strict=False)
     return LoadReport(loaded=list(tensors), new=new, dropped=list(dropped), resized=resized, reasons=dropped)
+
+
+def plan_nest_weights(model: nn.Module, source: str | Path | Mapping[str, torch.Tensor]) -> LoadReport:
+    """The :class:`LoadReport` that :func:`load_nest_weights` would give, without changing ``model``.
+
+    Works on a model built on the ``meta`` device (only shapes are compared), so a parameter check
+    can test a weights file against every configuration in seconds.
+
+    Args:
+        model: a :class:`hhlib.model.HybridHash` (any device, ``meta`` included).
+        source: a weights file or a state dict (as :func:`load_nest_weights`; no ``"timm"`` download).
+
+    Returns:
+        The report (loaded / new / dropped / resized keys).
+    """
+    tensors, dropped, resized = _plan_nest(read_state_dict(source), model)
+    new = [key for key in model.state_dict() if key not in tensors]
+    return LoadReport(loaded=list(tensors), new=new, dropped=list(dropped), resized=resized, reasons=dropped)
+
+
+class PretrainedError(ValueError):
+    """Pretrained weights were asked for but the backbone did not load from them."""
+
+
+def backbone_problem(report: LoadReport, source: str | Path) -> str | None:
+    """Why ``report`` shows that the NesT backbone did not load from ``source`` (None = it loaded).
+
+    The backbone loaded when at least one tensor loaded and every model tensor with a NesT
+    counterpart (patch embedding, position embeddings, transformer layers, interaction local
+    conv/norm, final norm: :data:`NEST_SHARED_KEYS`) received one.
+
+    Args:
+        report: the result of :func:`load_nest_weights` or :func:`plan_nest_weights`.
+        source: the weights file (for the message).
+
+    Returns:
+        A message naming the file, what loaded and the fix; None when the backbone loaded.
+    """
+    missing = [key for key in report.new if _is_shared(key)]
+    if report.loaded and not missing:
+        return None
+    shown = ", ".join(label for label, _ in _compress(missing)) if missing else "(the model has no NesT tensor)"
+    return (
+        f"pretrained weights {source} did not load the backbone ({str(report).splitlines()[0]}; not loaded: {shown}): "
+        f"pass timm's {TIMM_NEST_NAME} state dict for a NesT-B-sized preset (\"paper\"), or set pretrained: null "
+        "to train from scratch"
+    )
+
+
+def require_backbone(report: LoadReport, source: str | Path) -> LoadReport:
+    """Return ``report`` when the backbone loaded from ``source``; raise otherwise.
+
+    Raises:
+        PretrainedError: see :func:`backbone_problem` (names the file, the counts and the fix).
+    """
+    problem = backbone_problem(report, source)
+    if problem:
+        raise PretrainedError(problem)
+    return report
 
 
 def from_pretrained_nest(model: nn.Module, source: str | Path | Mapping[str, torch.Tensor], strict: bool = False) -> LoadReport:

@@ -24,11 +24,14 @@ What the loop guarantees:
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import random
 import time
 import types
 import typing
+import warnings
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -42,6 +45,7 @@ from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm  # text bars: they render in terminals and notebooks alike, no ipywidgets needed
 
 from hhlib import artifacts
+from hhlib.health import code_health
 from hhlib.runtime import (
     DistributedContext, autocast_dtype, environment, init_distributed, resolve_device, seed_everything, set_threads,
 )
@@ -61,6 +65,8 @@ SCHEDULES = {
 
 # Fields that may change between a stopped run and its resumption: they do not affect the result.
 RESUME_FREE_FIELDS = ("resume", "progress", "num_workers", "eval_batch_size", "device", "compile")
+# Left out of the run folder's hash besides RESUME_FREE_FIELDS: they name where the run lives, not what it computes.
+LOCATION_FIELDS = ("out_dir", "run_name")
 
 
 class ConfigError(ValueError):
@@ -160,15 +166,23 @@ class TrainConfig:
         return asdict(self)
 
     @property
+    def config_hash(self) -> str:
+        """8 hex digits identifying what this config computes (RESUME_FREE_FIELDS and LOCATION_FIELDS excluded)."""
+        values = {k: v for k, v in self.to_dict().items() if k not in RESUME_FREE_FIELDS + LOCATION_FIELDS}
+        text = json.dumps(artifacts.json_ready(values), sort_keys=True)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
+
+    @property
     def resolved_run_name(self) -> str:
-        """``run_name``, or ``"<loss>_<bits>"`` (``"<loss>_<bits>_seed<N>"`` for seeds other than 0) when it is None."""
+        """``"<run_name>-<config_hash>"``; ``run_name`` None = ``"<loss>_<bits>"`` (``"<loss>_<bits>_seed<N>"`` for
+        seeds other than 0): changed parameters train a new run."""
         from hhlib.spread import seed_run_name
 
-        return self.run_name or seed_run_name(f"{self.loss}_{self.bits}", self.seed)
+        return f"{self.run_name or seed_run_name(f'{self.loss}_{self.bits}', self.seed)}-{self.config_hash}"
 
     @property
     def run_dir(self) -> Path:
-        """Folder of this run's files: ``<out_dir>/<dataset>/checkpoints/<run name>``."""
+        """Folder of this run's files: ``<out_dir>/<dataset>/checkpoints/<resolved_run_name>``."""
         return artifacts.run_dir(self.out_dir, self.dataset, self.resolved_run_name)
 
     def _check_types(self) -> None:
@@ -253,6 +267,10 @@ class RunResult:
         evaluation: the final model's full hhlib.evaluate.evaluate report (PR curve, P@N, radius 2).
         config: the TrainConfig as a dict.
         environment: versions, thread count and device of the run (hhlib.runtime.environment).
+        pretrained_report: what loading ``config.pretrained`` did (hhlib.pretrained.LoadReport.to_dict
+            plus ``source``); None when trained from scratch.
+        health: hhlib.health.code_health of the final database codes (constant_bits, distinct_codes,
+            collapsed): a collapsed run's mAP is not a result.
     """
 
     final_map: float
@@ -274,6 +292,8 @@ class RunResult:
     evaluation: dict = field(default_factory=dict)
     config: dict = field(default_factory=dict)
     environment: dict = field(default_factory=dict)
+    pretrained_report: dict | None = None
+    health: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Every field, JSON-ready."""
@@ -304,6 +324,8 @@ class RunResult:
             "seed": self.config.get("seed"),
             "map_last_evals": last_evaluations(self.history),
             "run_dir": self.run_dir,
+            "pretrained": (self.pretrained_report or {}).get("summary"),
+            "collapsed": self.health.get("collapsed"),
         }
         row.update(extra)
         return row
@@ -554,13 +576,16 @@ def _build_network(config: TrainConfig) -> nn.Module:
         raise ConfigError(f"TrainConfig.model_overrides {config.model_overrides}: {error}") from None
 
 
-def _build_model(config: TrainConfig) -> nn.Module:
+def _build_model(config: TrainConfig) -> tuple[nn.Module, dict | None]:
+    """The network, with the NesT weights of ``config.pretrained`` loaded (raises when the backbone did not load)."""
     from hhlib.model import from_pretrained_nest
+    from hhlib.pretrained import require_backbone
 
     model = _build_network(config)
-    if config.pretrained is not None:
-        from_pretrained_nest(model, config.pretrained)
-    return model
+    if config.pretrained is None:
+        return model, None
+    report = require_backbone(from_pretrained_nest(model, config.pretrained), config.pretrained)
+    return model, {"source": config.pretrained, **report.to_dict()}
 
 
 def load_trained_model(checkpoint_path: str | Path, device: str | torch.device = "auto") -> nn.Module:
@@ -607,6 +632,7 @@ def fit(config: TrainConfig, *, max_epochs: int | None = None) -> RunResult | No
         FloatingPointError: the loss became NaN/inf (lower ``lr`` or set ``grad_clip``).
     """
     from hhlib import losses
+    from hhlib.data import split_fingerprint
 
     if not isinstance(config, TrainConfig):
         raise ConfigError(f"fit() takes a TrainConfig, got {type(config).__name__}: use TrainConfig.from_dict(values)")
@@ -627,9 +653,16 @@ def fit(config: TrainConfig, *, max_epochs: int | None = None) -> RunResult | No
 
     seed_everything(config.seed)
     splits = _load_splits(config)
+    fingerprint = split_fingerprint(splits)
+    if saved is not None and saved.get("split_fingerprint") != fingerprint:
+        raise ConfigError(
+            f"cannot resume from {checkpoint_path}: it was trained on other data (split fingerprint "
+            f"{saved.get('split_fingerprint')} != {fingerprint} now: the dataset files or their order changed). "
+            "Restore the data, or delete that run folder to train again on the new data"
+        )
     n_train = len(splits.train)
     loss = losses.build(config.loss, config.bits, splits.n_classes, n_train, **config.loss_params)
-    model = _build_model(config)
+    model, pretrained_report = _build_model(config)
     n_parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
     if device.type == "cuda" and config.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -750,6 +783,7 @@ def fit(config: TrainConfig, *, max_epochs: int | None = None) -> RunResult | No
                 "history": history, "best_map": best_map, "best_epoch": best_epoch,
                 "train_seconds": train_seconds, "eval_seconds": eval_seconds,
                 "sampler": {"seed": config.seed, "next_epoch": epoch + 1, "world_size": context.world_size},
+                "split_fingerprint": fingerprint,
             })
             artifacts.write_jsonl(run_dir / artifacts.METRICS_LOG_FILE, history)
             if show:
@@ -768,6 +802,10 @@ def fit(config: TrainConfig, *, max_epochs: int | None = None) -> RunResult | No
         artifacts.save_codes(run_dir / artifacts.CODES_FILE, **codes)
     if not context.is_main:
         return None
+    health = code_health(codes["database_codes"])
+    if health["collapsed"]:
+        warnings.warn(f"{config.resolved_run_name}: the codes collapsed ({health}): its mAP is not a result; "
+                      "train longer, lower lr or set grad_clip, or check the data", RuntimeWarning, stacklevel=2)
     result = RunResult(
         final_map=report["map"], map_tie_aware=report["map_tie_aware"], best_map=max(best_map, report["map"]),
         best_epoch=best_epoch or config.epochs, topk=report["topk"], bits=config.bits, epochs=config.epochs,
@@ -776,6 +814,7 @@ def fit(config: TrainConfig, *, max_epochs: int | None = None) -> RunResult | No
         n_parameters=n_parameters, run_dir=str(run_dir), checkpoint_path=str(checkpoint_path),
         codes_path=str(run_dir / artifacts.CODES_FILE), metrics_path=str(run_dir / artifacts.METRICS_LOG_FILE),
         history=history, evaluation=report, config=config.to_dict(), environment=environment(device),
+        pretrained_report=pretrained_report, health=health,
     )
     artifacts.write_json(result_path, result.to_dict())
     return result

@@ -74,7 +74,8 @@ class HashLoss(nn.Module):
             same dtype, indices (B,) int64, all on outputs' device.
 
         Raises:
-            ValueError: a shape does not match bits/n_classes/batch size, or an index is outside [0, n_train).
+            ValueError: an empty batch, a shape that does not match bits/n_classes/batch size, or an
+                index outside [0, n_train).
         """
         name = type(self).__name__
         if outputs.dim() != 2 or outputs.shape[1] != self.bits:
@@ -84,6 +85,9 @@ class HashLoss(nn.Module):
                 f"or the model with bits={self.bits}"
             )
         batch = outputs.shape[0]
+        if batch == 0:
+            raise ValueError(f"{name}: the batch is empty (0 outputs): a loss over no pairs is undefined (NaN); "
+                             "skip empty batches before calling the loss")
         if labels.dim() != 2 or labels.shape[1] != self.n_classes:
             raise ValueError(
                 f"{name}: labels have shape {tuple(labels.shape)}, expected (B, {self.n_classes}) multi-hot: "

@@ -63,6 +63,8 @@ class DPSHLoss(HashLoss):
         super().__init__(bits, n_classes, n_train)
         if quantization_weight < 0:
             raise ValueError(f"quantization_weight={quantization_weight} must be >= 0 (eta of DPSH Eq. 4)")
+        if not inner_product_scale > 0:
+            raise ValueError(f"inner_product_scale={inner_product_scale} must be > 0 (the 1/2 of theta = 1/2 u^T u, DPSH Eq. 2)")
         self.quantization_weight = quantization_weight
         self.inner_product_scale = inner_product_scale
         self.use_memory = use_memory
