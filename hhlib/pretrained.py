@@ -50,6 +50,10 @@ OFFICIAL_RENAMES = (
 OFFICIAL_UNUSED = {
     r"FcLayer\..+": "the official model's FcLayer, never used by its forward (hhlib leaves it out)",
 }
+# Tensors of older hhlib checkpoints that the model no longer has, with the reason load_checkpoint reports.
+LEGACY_UNUSED = {
+    r"reference_fc\..+": "older hhlib's frozen copy of the official FcLayer, never used (hhlib now leaves it out)",
+}
 
 TIMM_NEST_NAME = "nest_base_jx"  # timm's ImageNet-1k NesT-B (JAX weights), spec §1
 
@@ -294,7 +298,8 @@ def load_checkpoint(model: nn.Module, path_or_state_dict: str | Path | Mapping[s
 
     Returns:
         A :class:`LoadReport` whose ``loaded`` lists every model key (nothing new or resized);
-        ``dropped`` lists the official checkpoint's unused ``FcLayer.*``, if any.
+        ``dropped`` lists the official checkpoint's unused ``FcLayer.*`` (or an older hhlib
+        checkpoint's ``reference_fc.*``), if any.
 
     Raises:
         ValueError: keys missing, left over, or of another shape (all named), or an official
@@ -309,7 +314,8 @@ def load_checkpoint(model: nn.Module, path_or_state_dict: str | Path | Mapping[s
                 "attention uses the reference token layout: build the model with token_layout='reference' to load it"
             )
         sd = remap_official_state_dict(sd)
-    unused = {key: reason for key in sd for pattern, reason in OFFICIAL_UNUSED.items() if official and re.fullmatch(pattern, key)}
+    patterns = {**(OFFICIAL_UNUSED if official else {}), **LEGACY_UNUSED}
+    unused = {key: reason for key in sd for pattern, reason in patterns.items() if re.fullmatch(pattern, key)}
     sd = {key: value for key, value in sd.items() if key not in unused}
     target = model.state_dict()
     missing = sorted(set(target) - set(sd))

@@ -3,7 +3,8 @@
 Padding: the windows of both choices are written out by hand on a 4x4 map; SAME pads with -inf
 (never wins a max) and matches timm's MaxPool2dSame on odd and even edges. Initialisation: the
 truncated normal resamples (no mass piled on the bounds, the truncated law's std) and
-``reset_parameters`` restores every tensor, the block-token position embeddings included.
+``reset_parameters`` restores every tensor, the block-token position embeddings included. Older
+checkpoints that still carry the dead ``reference_fc`` load, reporting it as dropped.
 """
 
 from __future__ import annotations
@@ -80,3 +81,13 @@ def test_reset_parameters_restores_every_tensor():
             assert torch.equal(value, fresh[key]), key
         else:
             assert value.abs().max() < 0.2 and value.std() == pytest.approx(0.02, rel=0.5), key
+
+
+def test_older_checkpoint_with_the_dead_reference_fc_still_loads():
+    from hhlib.model import load_checkpoint
+
+    model = build("tiny32", bits=16, token_layout="reference")
+    old = {**model.state_dict(), "reference_fc.weight": torch.zeros(16, 32), "reference_fc.bias": torch.zeros(16)}
+    report = load_checkpoint(build("tiny32", bits=16, token_layout="reference"), {"model": old})
+    assert sorted(report.dropped) == ["reference_fc.bias", "reference_fc.weight"]
+    assert sorted(report.loaded) == sorted(model.state_dict())
