@@ -64,6 +64,7 @@ test: setup
 bench: setup
 	@mkdir -p outputs/bench
 	$(BIN)/python benchmarks/bench_eval.py
+	$(BIN)/python benchmarks/bench_data.py
 
 # ---- the paper pipeline: one papermill stage per notebook, each re-run only when its inputs changed ----
 # A stage writes to a temporary file and renames it on success, so an interrupted stage is re-run

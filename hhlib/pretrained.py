@@ -44,8 +44,16 @@ OFFICIAL_RENAMES = (
     (r"^hashlayer_train\.convS2\.", "hash_layer.conv_col."),
     (r"^hashlayer_train\.conv2\.", "hash_layer.conv_hash."),
     (r"^hashlayer_train\.", "hash_layer."),
-    (r"^FcLayer\.", "reference_fc."),
 )
+
+# Official tensors hhlib has no counterpart for, with the reason load_checkpoint reports.
+OFFICIAL_UNUSED = {
+    r"FcLayer\..+": "the official model's FcLayer, never used by its forward (hhlib leaves it out)",
+}
+# Tensors of older hhlib checkpoints that the model no longer has, with the reason load_checkpoint reports.
+LEGACY_UNUSED = {
+    r"reference_fc\..+": "older hhlib's frozen copy of the official FcLayer, never used (hhlib now leaves it out)",
+}
 
 TIMM_NEST_NAME = "nest_base_jx"  # timm's ImageNet-1k NesT-B (JAX weights), spec §1
 
@@ -344,7 +352,8 @@ def load_checkpoint(model: nn.Module, path_or_state_dict: str | Path | Mapping[s
 
     Every model tensor must be present with its exact shape and nothing may be left over.
     Official checkpoints need ``token_layout="reference"`` (their global branches use the
-    official token reshape, and they carry the unused ``FcLayer``).
+    official token reshape); their unused ``FcLayer.*`` is left out and listed in the report's
+    ``dropped``.
 
     Args:
         model: a :class:`hhlib.model.HybridHash` built with the checkpoint's configuration.
@@ -352,20 +361,26 @@ def load_checkpoint(model: nn.Module, path_or_state_dict: str | Path | Mapping[s
             dict with a ``"model"`` entry (hhlib's trainer).
 
     Returns:
-        A :class:`LoadReport` whose ``loaded`` lists every key (nothing new, dropped or resized).
+        A :class:`LoadReport` whose ``loaded`` lists every model key (nothing new or resized);
+        ``dropped`` lists the official checkpoint's unused ``FcLayer.*`` (or an older hhlib
+        checkpoint's ``reference_fc.*``), if any.
 
     Raises:
         ValueError: keys missing, left over, or of another shape (all named), or an official
             checkpoint given to a model with the paper token layout.
     """
     sd = read_state_dict(path_or_state_dict)
-    if is_official_state_dict(sd):
+    official = is_official_state_dict(sd)
+    if official:
         if getattr(getattr(model, "config", None), "token_layout", None) != "reference":
             raise ValueError(
                 "this checkpoint comes from the official HybridHash code (keys hashlayer_train.*), whose block-token "
                 "attention uses the reference token layout: build the model with token_layout='reference' to load it"
             )
         sd = remap_official_state_dict(sd)
+    patterns = {**(OFFICIAL_UNUSED if official else {}), **LEGACY_UNUSED}
+    unused = {key: reason for key in sd for pattern, reason in patterns.items() if re.fullmatch(pattern, key)}
+    sd = {key: value for key, value in sd.items() if key not in unused}
     target = model.state_dict()
     missing = sorted(set(target) - set(sd))
     unexpected = sorted(set(sd) - set(target))
@@ -376,4 +391,4 @@ def load_checkpoint(model: nn.Module, path_or_state_dict: str | Path | Mapping[s
             f"build the model with the configuration the checkpoint was trained with"
         )
     model.load_state_dict(sd, strict=True)
-    return LoadReport(loaded=list(target))
+    return LoadReport(loaded=list(target), dropped=list(unused), reasons=unused)

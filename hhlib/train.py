@@ -359,6 +359,7 @@ def encode(
     features: bool = False,
     continuous: bool = False,
     limit: int | None = None,
+    num_workers: int = 0,
 ) -> tuple[np.ndarray, ...]:
     """Encode a split into binary codes, in batches, with no gradient (spec Sec. 4: codes = sign of outputs).
 
@@ -371,6 +372,9 @@ def encode(
         features: also return the pooled pre-hash features (``model.features``; DLBHC re-ranking).
         continuous: return the tanh outputs (N, bits) float32 in (-1, 1) instead of the codes (t-SNE input).
         limit: encode only the first ``limit`` items of a Dataset (None = all).
+        num_workers: DataLoader worker processes decoding a Dataset's images (JPEG sets: decoding
+            on the main process would keep the accelerator waiting; benchmarks/bench_data.py).
+            Images stream batch by batch either way: only the codes are kept.
 
     Returns:
         codes (N, bits) int8 in {-1, +1} (sign of the outputs, 0 -> +1) or, when ``continuous``, the
@@ -384,7 +388,7 @@ def encode(
     # A DataLoader draws its base seed from the global RNG unless given a generator: evaluating in
     # the middle of training would then change the training that follows (tests/test_determinism.py).
     loader = data if isinstance(data, DataLoader) else DataLoader(
-        data, batch_size=batch_size, shuffle=False, num_workers=0, pin_memory=device.type == "cuda",
+        data, batch_size=batch_size, shuffle=False, num_workers=num_workers, pin_memory=device.type == "cuda",
         generator=torch.Generator().manual_seed(0),
     )
     dtype = autocast_dtype(device)
@@ -523,8 +527,9 @@ def _evaluate(model: nn.Module, splits: Any, config: TrainConfig, device: torch.
     """Encode query and database, and compute the spec Sec. 4 report (mAP@topk, tie-aware mAP, curves)."""
     from hhlib.evaluate import evaluate
 
-    query_codes, query_labels = encode(model, splits.query, device, config.eval_batch_size)
-    database_codes, database_labels = encode(model, splits.database, device, config.eval_batch_size)
+    query_codes, query_labels = encode(model, splits.query, device, config.eval_batch_size, num_workers=config.num_workers)
+    database_codes, database_labels = encode(model, splits.database, device, config.eval_batch_size,
+                                             num_workers=config.num_workers)
     report = evaluate(query_codes, database_codes, query_labels, database_labels, topk=splits.topk)
     codes = {"query_codes": query_codes, "database_codes": database_codes,
              "query_labels": query_labels, "database_labels": database_labels}
