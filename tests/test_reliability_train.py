@@ -96,7 +96,7 @@ def test_code_health_by_hand():
 def test_a_collapsed_run_is_flagged(tmp_path, fashion_dir, monkeypatch):
     from hhlib import train
 
-    def constant_codes(model, data, device, batch_size):  # what NaN outputs or a dead hash layer give
+    def constant_codes(model, data, device, batch_size, num_workers=0):  # what NaN outputs or a dead hash layer give
         labels = np.stack([data[i][1].numpy() for i in range(len(data))])
         return np.ones((len(data), 16), np.int8), labels
 
