@@ -380,19 +380,22 @@ def test_dsrh_hand_value_multi_level():
 
 
 def test_dh_and_sdh_hand_values():
-    n_train, lambda1, lambda2, alpha = 5, 100.0, 0.001, 1.0
+    n_train, lambda1, lambda2, alpha = 5, 100.0, 10.0, 1.0
     h = np.array(U3)
     batch = 3
     quantization = 0.5 * ((np.sign(h) - h) ** 2).sum() / batch
-    variance = 0.5 * (h**2).sum() / batch
-    independence = 0.5 * ((h.T @ h / batch - np.eye(2)) ** 2).sum()
-    dh_expected = quantization + (lambda2 * independence - lambda1 * variance) / n_train
+    centred = h - h.mean(axis=0)
+    covariance = np.array([[sum(centred[i, a] * centred[i, b] for i in range(batch)) / batch for b in range(2)]
+                           for a in range(2)])
+    variance = 0.5 * (covariance[0, 0] + covariance[1, 1])
+    independence = 0.5 * ((covariance - np.eye(2)) ** 2).sum()
+    dh_expected = quantization - lambda1 * variance + lambda2 * independence
     dh = build("dh", bits=2, n_classes=2, n_train=n_train).to(DEVICE)
     assert dh(tensor(U3), tensor(Y3), tensor([0, 1, 2], torch.long)).item() == pytest.approx(dh_expected, rel=1e-6)
 
     within = [((h[i] - h[j]) ** 2).sum() for i, j in [(0, 1), (1, 2)]]
     between = [((h[0] - h[2]) ** 2).sum()]
-    sdh_expected = dh_expected - 0.5 * lambda1 * alpha * (np.mean(between) - np.mean(within)) / n_train
+    sdh_expected = dh_expected - 0.5 * lambda1 * alpha * (np.mean(between) - np.mean(within))
     sdh = build("sdh", bits=2, n_classes=2, n_train=n_train).to(DEVICE)
     assert sdh(tensor(U3), tensor(Y3), tensor([0, 1, 2], torch.long)).item() == pytest.approx(sdh_expected, rel=1e-6)
 
@@ -560,7 +563,10 @@ def test_registry_names_and_hooks():
         assert isinstance(loss, losses.HashLoss)
         loss.set_epoch(0)
         assert isinstance(cls.model_overrides, dict)
+        assert cls.family in losses.FAMILIES, f"{name}: family {getattr(cls, 'family', None)!r}"
+    assert LOSSES["dh"].family == "unsupervised" and LOSSES["wml"].family == "symmetric"
     assert build("dsh", 8, 2, 4).takes_logits and build("hashnet", 8, 2, 4).takes_logits
+    assert build("dpsh", 8, 2, 4).takes_logits
     assert not build("hashnet", 8, 2, 4, continuation=False).takes_logits
     assert len(list(build("dlbhc", 8, 2, 4).parameters())) == 2
     assert len(list(build("drsdh", 8, 2, 4).parameters())) == 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 
-from hhlib.losses.base import HashLoss
+from hhlib.losses.base import FAMILIES, HashLoss
 from hhlib.losses.cnnh import CNNHLoss
 from hhlib.losses.dh import DHLoss, SDHLoss
 from hhlib.losses.dlbhc import DLBHCLoss
@@ -81,6 +81,7 @@ def build(name: str, bits: int, n_classes: int, n_train: int, **params) -> HashL
 
 
 __all__ = [
+    "FAMILIES",
     "LOSSES",
     "build",
     "loss_params",

@@ -44,6 +44,8 @@ class DRSDHLoss(HashLoss):
         ValueError: margin or weight is negative.
     """
 
+    family = "symmetric"
+
     def __init__(
         self,
         bits: int,
