@@ -63,10 +63,10 @@ def sign(x):
 
 
 def prepared(loss, n_train, n_classes):
-    """Run the prepare hook the trainer runs (CNNH stage 1) on a balanced label set."""
-    if isinstance(loss, losses.CNNHLoss):
-        loss.prepare(torch.eye(n_classes)[torch.arange(n_train) % n_classes])
-    return loss.to(DEVICE)
+    """Run the prepare hook the trainer runs (CNNH stage 1, ADSH's labels) on a balanced label set."""
+    loss = loss.to(DEVICE)
+    loss.prepare(torch.eye(n_classes, device=DEVICE)[torch.arange(n_train, device=DEVICE) % n_classes])
+    return loss
 
 
 # ---------------------------------------------------------------- similarity
