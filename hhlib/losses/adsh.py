@@ -2,7 +2,8 @@
 
 Jiang, Li, "Asymmetric Deep Supervised Hashing", AAAI 2018. The network F encodes queries only,
 u_i = tanh(F(x_i)); the codes V in {-1, +1}^{n x K} of the n database (here: training) images are
-free variables. With S_ij in {-1, +1} (+1 when i and j share a label) the objective is (Eq. 3)
+free variables. With S_ij in {-1, +1} (+1 when i and j share a label) the objective is (Eq. 3;
+equation numbers as recalled, not checked offline)
 
     min_{F, V}  sum_{i in Omega} sum_{j in Gamma} (u_i^T v_j - K S_ij)^2 + gamma sum_{i in Omega} ||v_i - u_i||^2,
 

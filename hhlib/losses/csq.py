@@ -4,7 +4,8 @@ Yuan, Wang, Zhang, Tay, Xie, Feng, "Central Similarity Quantization for Efficien
 Retrieval", CVPR 2020. Each class c has a centre in {-1, +1}^K (hhlib/losses/centres.py); an image's
 centre is its class's, and for a multi-label image the sign of the sum of its classes' centres (a tie
 bit takes the bit of one fixed random vector, as in DeepHash-pytorch's CSQ.py). With u = tanh output,
-h = (u + 1)/2 and t = (centre + 1)/2, the loss of a batch is (Eq. 4-6)
+h = (u + 1)/2 and t = (centre + 1)/2, the loss of a batch is (Sec. 3.3;
+equation numbers not checked offline)
 
     L = mean_{i,k} BCE(h_ik, t_ik) + lambda mean_{i,k} log cosh(|u_ik| - 1).
 

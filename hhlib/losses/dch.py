@@ -5,7 +5,8 @@ The distance of two continuous codes is the Hamming distance their cosine stands
 d(h_i, h_j) = K/2 (1 - cos(h_i, h_j)), and the probability that a pair is similar is the Cauchy
 kernel sigma(d) = gamma / (gamma + d): it falls fast inside a small Hamming radius and slowly beyond,
 so dissimilar pairs far apart cost little and similar pairs are pulled inside the radius. Its
-cross-entropy, weighted by w_ij = S/S1 (similar) or S/S0 (dissimilar) to balance the pairs, is (Eq. 6)
+cross-entropy, weighted by w_ij = S/S1 (similar) or S/S0 (dissimilar) to balance the pairs, is (Eq. 6;
+equation numbers here as recalled, not checked offline)
 
     l_ij = w_ij (s_ij log(d_ij / gamma) + log(1 + gamma / d_ij)),
 
