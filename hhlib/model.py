@@ -441,7 +441,8 @@ class HybridHash(nn.Module):
             z = self.hash_layer(fmap)
         else:
             z = self.divide_encode(fmap.mean(dim=(2, 3)))
-        return z if logits else torch.tanh(z)
+        # float32 tanh: under autocast a bf16/fp16 tanh has an exactly zero gradient beyond |z| ~ 3.5 (bf16)
+        return z if logits else torch.tanh(z.float())
 
     @torch.no_grad()
     def encode(self, images: torch.Tensor, packed: bool = False) -> torch.Tensor:

@@ -523,14 +523,21 @@ def _gather(tensor: torch.Tensor, context: DistributedContext, differentiable: b
     return torch.cat(parts, dim=0)
 
 
-def _evaluate(model: nn.Module, splits: Any, config: TrainConfig, device: torch.device) -> tuple[dict, dict]:
+def _evaluate(model: nn.Module, splits: Any, config: TrainConfig, device: torch.device,
+              loss: nn.Module | None = None) -> tuple[dict, dict]:
     """Encode query and database, and compute the spec Sec. 4 report (mAP@topk, tie-aware mAP, curves)."""
     from hhlib.evaluate import evaluate
+    from hhlib.weighted_hamming import weighted_mean_average_precision
 
     query_codes, query_labels = encode(model, splits.query, device, config.eval_batch_size, num_workers=config.num_workers)
     database_codes, database_labels = encode(model, splits.database, device, config.eval_batch_size,
                                              num_workers=config.num_workers)
     report = evaluate(query_codes, database_codes, query_labels, database_labels, topk=splits.topk)
+    weights = None if loss is None else loss.retrieval_weights()
+    if weights is not None:  # DRSDH: rank by its learned bit weights; the Hamming figures stay as map_hamming etc.
+        report["map_hamming"], report["ranking"] = report["map"], "weighted_hamming"
+        report["map"] = weighted_mean_average_precision(query_codes, database_codes, query_labels,
+                                                        database_labels, weights, splits.topk)
     codes = {"query_codes": query_codes, "database_codes": database_codes,
              "query_labels": query_labels, "database_labels": database_labels}
     return report, codes
@@ -768,7 +775,7 @@ def fit(config: TrainConfig, *, max_epochs: int | None = None) -> RunResult | No
         if last or (config.eval_every and (epoch + 1) % config.eval_every == 0):
             if context.is_main:
                 eval_start = time.perf_counter()
-                report, codes = _evaluate(model, splits, config, device)
+                report, codes = _evaluate(model, splits, config, device, loss)
                 record["eval_seconds"] = time.perf_counter() - eval_start
                 eval_seconds += record["eval_seconds"]
                 record["map"], record["map_tie_aware"] = report["map"], report["map_tie_aware"]
@@ -802,7 +809,7 @@ def fit(config: TrainConfig, *, max_epochs: int | None = None) -> RunResult | No
     if report is None and context.is_main:
         # the run had finished (checkpoint at the last epoch) but its result file was lost: evaluate again
         eval_start = time.perf_counter()
-        report, codes = _evaluate(model, splits, config, device)
+        report, codes = _evaluate(model, splits, config, device, loss)
         eval_seconds += time.perf_counter() - eval_start
         artifacts.save_codes(run_dir / artifacts.CODES_FILE, **codes)
     if not context.is_main:

@@ -15,11 +15,18 @@ import torch
 from torch import Tensor, nn
 
 
+FAMILIES = ("symmetric", "asymmetric", "central_similarity", "unsupervised")
+
+
 class HashLoss(nn.Module):
     """Base class of the hashing losses: input checks plus hooks with no-op defaults.
 
     Hooks the trainer calls:
-        ``prepare(train_labels)`` once before training; ``set_epoch(epoch)`` at each epoch start.
+        ``prepare(train_labels)`` once before training; ``set_epoch(epoch)`` at each epoch start;
+        ``retrieval_weights()`` at evaluation (None = plain Hamming ranking).
+    Class attribute ``family``: "symmetric" (pairwise/triplet/classification losses on the network's
+    codes alone), "asymmetric" (database codes learned apart from the network), "central_similarity"
+    (codes pulled to per-class hash centres) or "unsupervised" (labels unused).
     Attributes the trainer reads:
         ``takes_logits`` (pass pre-tanh outputs ``model(x, logits=True)`` when True) and the
         class attribute ``model_overrides`` (keyword overrides merged into ``hhlib.model.build``).
@@ -37,6 +44,7 @@ class HashLoss(nn.Module):
 
     takes_logits: bool = False
     model_overrides: ClassVar[dict] = {}
+    family: ClassVar[str]  # one of FAMILIES; every concrete loss sets it (the study groups rows by it)
 
     def __init__(self, bits: int, n_classes: int, n_train: int) -> None:
         super().__init__()
@@ -60,6 +68,14 @@ class HashLoss(nn.Module):
         Args:
             epoch: index of the epoch about to start.
         """
+
+    def retrieval_weights(self) -> Tensor | None:
+        """Per-bit weights the retrieval ranking must use (weighted Hamming), or None for plain Hamming.
+
+        Returns:
+            None here; DRSDH returns its learned (bits,) weights (hhlib.weighted_hamming normalises them).
+        """
+        return None
 
     def check_inputs(self, outputs: Tensor, labels: Tensor, indices: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Validate a batch and return it as (float outputs, float labels, long indices).

@@ -31,6 +31,8 @@ class DLBHCLoss(HashLoss):
         n_train: training-split size.
     """
 
+    family = "symmetric"
+
     def __init__(self, bits: int, n_classes: int, n_train: int) -> None:
         super().__init__(bits, n_classes, n_train)
         self.classifier = nn.Linear(bits, n_classes)

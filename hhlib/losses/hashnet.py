@@ -89,6 +89,8 @@ class HashNetLoss(ContinuationMixin, HashLoss):
         ValueError: a schedule parameter is out of range.
     """
 
+    family = "symmetric"
+
     def __init__(
         self,
         bits: int,
