@@ -21,6 +21,8 @@ from dataclasses import dataclass, fields, replace
 import torch
 from torch import nn
 
+from hhlib.cnn_baselines import FullResolutionCNN, ResNet18Trunk
+from hhlib.efficientnet import EfficientNetLite0Trunk
 from hhlib.layers import (
     TOKEN_LAYOUTS,
     ConvBackbone,
@@ -35,6 +37,7 @@ from hhlib.pretrained import LoadReport, from_pretrained_nest, load_checkpoint
 
 __all__ = [
     "BACKBONES",
+    "TRUNKS",
     "HEADS",
     "PRESETS",
     "TOKEN_LAYOUTS",
@@ -61,7 +64,14 @@ BACKBONES = {
     "hybridhash": "NesT levels with interaction modules between them (the paper's network)",
     "nest": "plain NesT: 3x3 conv -> LayerNorm -> max-pool aggregation, plain hash head (max-pool, 1x1 conv, avg pool)",
     "cnn": "pure-CNN baseline (conv-BN-ReLU stages, same map sizes) with the HybridHash hash layer",
+    "resnet18": "torchvision ResNet-18 (3x3 stride-1 stem, no max-pool below 64 px) with the plain hash head",
+    "cnn_full": "plain CNN at full resolution (32-64-128-256 conv-BN-ReLU, 2x2 max-pools) with the plain hash head",
+    "efficientnet_lite0": "timm EfficientNet-Lite0 (TF padding/eps; backbone_weights='imagenet' loads ImageNet) with the plain hash head",
 }
+
+# Standard trunks built by their own modules (hhlib.cnn_baselines, hhlib.efficientnet): they own their
+# init, ignore the NesT sizes (embed_dims, heads, depths, patch_size) and feed the plain hash head.
+TRUNKS = {"resnet18": ResNet18Trunk, "cnn_full": FullResolutionCNN, "efficientnet_lite0": EfficientNetLite0Trunk}
 
 HEADS = {
     "hash_layer": "the backbone's hash layer (HybridHash's, or the plain one for variant/backbone without interaction)",
@@ -103,6 +113,7 @@ class HybridHashConfig:
     head: str = "hash_layer"  # spec §1 "Hash layer"; "divide_encode" for DNNH/NINH
     token_layout: str = "paper"  # spec §1 "A discrepancy": "paper" (default) or "reference" (official code)
     cnn_convs_per_level: int = 2  # hhlib's CNN baseline (not in the paper): conv-BN-ReLU units per level
+    backbone_weights: str | None = None  # efficientnet_lite0 only: None (random init) or "imagenet" (hhlib.efficientnet)
 
     def __post_init__(self) -> None:
         for name in ("embed_dims", "num_heads", "depths"):
@@ -121,9 +132,14 @@ class HybridHashConfig:
                 raise ValueError(f"{name} has {len(getattr(self, name))} entries but num_levels is {self.num_levels}: give one per level")
         if self.bits < 1:
             raise ValueError(f"bits must be positive, got {self.bits}: the paper uses 16, 32, 48 or 64")
-        if self.head == "divide_encode" and self.bits > self.embed_dims[-1]:
-            raise ValueError(f"divide_encode needs at least one feature per bit, but bits={self.bits} > feature dim {self.embed_dims[-1]}: use head='hash_layer' or fewer bits")
-        if self.backbone != "cnn":
+        if self.backbone_weights is not None and self.backbone != "efficientnet_lite0":
+            raise ValueError(f"backbone_weights={self.backbone_weights!r} applies to backbone='efficientnet_lite0' only: use backbone_weights=None")
+        if self.head == "divide_encode" and self.bits > self.feature_dim:
+            raise ValueError(f"divide_encode needs at least one feature per bit, but bits={self.bits} > feature dim {self.feature_dim}: use head='hash_layer' or fewer bits")
+        if self.backbone in TRUNKS:
+            if self.img_size < 1:
+                raise ValueError(f"img_size must be positive, got {self.img_size}: e.g. 32")
+        elif self.backbone != "cnn":
             self._check_grid()
             for dim, heads in zip(self.embed_dims, self.num_heads):
                 if dim % heads:
@@ -189,14 +205,14 @@ class HybridHashConfig:
         """Branches kept by the interaction modules (``local``, ``global_``); the CNN backbone has none."""
         if self.backbone == "nest":
             return {"local": True, "global_": False}
-        if self.backbone == "cnn":
+        if self.backbone == "cnn" or self.backbone in TRUNKS:
             return {"local": False, "global_": False}
         return dict(VARIANTS[self.variant])
 
     @property
     def head_branches(self) -> dict[str, bool]:
         """Branches kept by the hash layer (the NesT backbone has the plain head)."""
-        if self.backbone == "nest":
+        if self.backbone == "nest" or self.backbone in TRUNKS:
             return {"local": False, "global_": False}
         return dict(VARIANTS[self.variant])
 
@@ -216,6 +232,8 @@ class HybridHashConfig:
     @property
     def feature_dim(self) -> int:
         """D of :meth:`HybridHash.features`."""
+        if self.backbone in TRUNKS:
+            return TRUNKS[self.backbone].feature_dim
         return self.embed_dims[-1]
 
 
@@ -271,6 +289,9 @@ class HybridHash(nn.Module):
         kernel = cfg.token_kernel
         if cfg.backbone == "cnn":
             self.cnn = ConvBackbone(cfg.patch_size, cfg.in_chans, cfg.embed_dims, cfg.cnn_convs_per_level)
+        elif cfg.backbone in TRUNKS:
+            weights = {"weights": cfg.backbone_weights} if cfg.backbone_weights is not None else {}
+            self.trunk = TRUNKS[cfg.backbone](in_chans=cfg.in_chans, img_size=cfg.img_size, **weights)
         else:
             self.patch_embed = PatchEmbed(cfg.patch_size, cfg.in_chans, cfg.embed_dims[0])
             rates = torch.linspace(0, cfg.drop_path_rate, sum(cfg.depths), device="cpu").split(list(cfg.depths))
@@ -332,7 +353,9 @@ class HybridHash(nn.Module):
         std = self.config.init_std
         for module in self.modules():
             _init_weights(module, std)
-        if self.config.backbone != "cnn":
+        if self.config.backbone in TRUNKS:
+            self.trunk.reset_parameters()  # standard trunks keep their own init (or reload their weights)
+        elif self.config.backbone != "cnn":
             for level in self.levels:
                 _trunc_normal_(level.pos_embed, std)
         if self.config.head == "divide_encode":
@@ -363,6 +386,8 @@ class HybridHash(nn.Module):
         self._check_input(images)
         if self.config.backbone == "cnn":
             return self.cnn(images)
+        if self.config.backbone in TRUNKS:
+            return self.trunk(images)
         return channel_layer_norm(self.norm, self.levels(self.patch_embed(images)))
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
