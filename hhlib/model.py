@@ -33,6 +33,7 @@ from hhlib.layers import (
     PatchEmbed,
     channel_layer_norm,
 )
+from hhlib.multirep import MultiRepresentationTrunk
 from hhlib.pretrained import LoadReport, from_pretrained_nest, load_checkpoint
 
 __all__ = [
@@ -67,11 +68,17 @@ BACKBONES = {
     "resnet18": "torchvision ResNet-18 (3x3 stride-1 stem, no max-pool below 64 px) with the plain hash head",
     "cnn_full": "plain CNN at full resolution (32-64-128-256 conv-BN-ReLU, 2x2 max-pools) with the plain hash head",
     "efficientnet_lite0": "timm EfficientNet-Lite0 (TF padding/eps; backbone_weights='imagenet' loads ImageNet) with the plain hash head",
+    "multirep": "Kang et al. 2012: pixels, gradient histograms and Fourier magnitudes, view-specific + shared nodes, fused code layer",
 }
 
-# Standard trunks built by their own modules (hhlib.cnn_baselines, hhlib.efficientnet): they own their
+# Trunks built by their own modules (hhlib.cnn_baselines, hhlib.efficientnet, hhlib.multirep): they own their
 # init, ignore the NesT sizes (embed_dims, heads, depths, patch_size) and feed the plain hash head.
-TRUNKS = {"resnet18": ResNet18Trunk, "cnn_full": FullResolutionCNN, "efficientnet_lite0": EfficientNetLite0Trunk}
+TRUNKS = {
+    "resnet18": ResNet18Trunk,
+    "cnn_full": FullResolutionCNN,
+    "efficientnet_lite0": EfficientNetLite0Trunk,
+    "multirep": MultiRepresentationTrunk,
+}
 
 HEADS = {
     "hash_layer": "the backbone's hash layer (HybridHash's, or the plain one for variant/backbone without interaction)",
