@@ -141,6 +141,8 @@ class HybridHashConfig:
             raise ValueError(f"bits must be positive, got {self.bits}: the paper uses 16, 32, 48 or 64")
         if self.backbone_weights is not None and self.backbone != "efficientnet_lite0":
             raise ValueError(f"backbone_weights={self.backbone_weights!r} applies to backbone='efficientnet_lite0' only: use backbone_weights=None")
+        if self.backbone_weights not in (None, *EfficientNetLite0Trunk.WEIGHTS):
+            raise KeyError(f"unknown backbone_weights {self.backbone_weights!r}: valid are None and {list(EfficientNetLite0Trunk.WEIGHTS)}")
         if self.head == "divide_encode" and self.bits > self.feature_dim:
             raise ValueError(f"divide_encode needs at least one feature per bit, but bits={self.bits} > feature dim {self.feature_dim}: use head='hash_layer' or fewer bits")
         if self.backbone in TRUNKS:

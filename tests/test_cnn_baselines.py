@@ -95,3 +95,5 @@ def test_reset_parameters_keeps_the_trunks_own_init():
 def test_backbone_weights_only_for_efficientnet():
     with pytest.raises(ValueError, match="applies to backbone='efficientnet_lite0' only"):
         build("small32", bits=16, backbone="resnet18", backbone_weights="imagenet")
+    with pytest.raises(KeyError, match="unknown backbone_weights 'jft'"):
+        build("small32", bits=16, backbone="efficientnet_lite0", backbone_weights="jft")
