@@ -93,3 +93,40 @@ def test_multirep_backbone_trains_with_the_fused_code_layer():
     outputs.sum().backward()
     assert outputs.shape == (4, 16)
     assert model.config.feature_dim == MultiRepresentationTrunk.feature_dim == 1024
+
+
+REAL_FASHION = "/usr/share/datasets/fashion-mnist"
+
+
+def test_multirep_learns_codes_on_real_fashion_mnist():
+    import os
+
+    from hhlib.datasets import read_fashion_mnist
+    from hhlib.losses import build as build_loss
+    from hhlib.metrics import mean_average_precision
+
+    if not os.path.isfile(f"{REAL_FASHION}/train-images-idx3-ubyte.gz"):
+        pytest.skip(f"real Fashion-MNIST absent from {REAL_FASHION}: apt-get install dataset-fashion-mnist")
+    data = read_fashion_mnist(REAL_FASHION, download=False)
+    pixels = torch.nn.functional.pad(data.images[:600].float() / 255, (2, 2, 2, 2))  # 28 -> 32 px
+    images, labels = (pixels - MEAN) / STD, torch.as_tensor(data.labels[:600])
+    train, query = slice(0, 500), slice(500, 600)
+    torch.manual_seed(0)
+    model = build("small32", bits=16, backbone="multirep")
+    loss = build_loss("dsh", bits=16, n_classes=10, n_train=500)
+
+    def held_out_map() -> float:
+        model.eval()
+        codes = model.encode(images)
+        model.train()
+        return mean_average_precision(codes[query], codes[train], labels[query], labels[train])
+
+    before = held_out_map()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3)
+    for step in range(48):
+        batch = torch.arange(step * 64, step * 64 + 64) % 500
+        optimizer.zero_grad()
+        loss(model(images[batch], logits=True), labels[batch], batch).backward()
+        optimizer.step()
+    after = held_out_map()
+    assert after > before + 0.15 and after > 0.4, (before, after)
