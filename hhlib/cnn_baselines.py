@@ -11,7 +11,8 @@ so hhlib offers two trunks next to its patch-4 ``cnn`` backbone:
   the 3x3/2 max-pool.
 - :class:`FullResolutionCNN`: four conv-BN-ReLU layers (32-64-128-256 channels) with a 2x2
   max-pool after each of the first three, the plain CNN that reached mAP@all 0.825 at 64 bits on
-  Fashion-MNIST in hhlib's issue 11 measurements (ours, not from a paper).
+  Fashion-MNIST with the 48-epoch recipe of docs/training.md when hhlib's backbone comparison was
+  reviewed (ours, not from a paper).
 
 Each trunk maps ``(B, in_chans, S, S)`` images to a ``(B, feature_dim, h, h)`` map that
 :class:`hhlib.model.HybridHash` passes to its plain hash head, and owns its initialisation
@@ -30,7 +31,7 @@ __all__ = ["FULL_RESOLUTION_WIDTHS", "SMALL_IMAGE_EDGE", "FullResolutionCNN", "R
 # 64 is ours: the standard stem's /4 would leave a 64 px image a 2x2 map after layer4.
 SMALL_IMAGE_EDGE = 64
 
-# Channels of the plain full-resolution CNN (ours: issue 11's 4-layer CNN that reached 0.825 at 64 bits).
+# Channels of the plain full-resolution CNN (ours: the 4-layer CNN that reached 0.825 at 64 bits in the backbone review).
 FULL_RESOLUTION_WIDTHS = (32, 64, 128, 256)
 
 
@@ -92,7 +93,7 @@ class FullResolutionCNN(nn.Module):
     Args:
         in_chans: input channels.
         img_size: input edge in pixels (kept for the common trunk signature; any size works).
-        widths: channels of the conv layers (ours: 32-64-128-256, issue 11's plain CNN, 0.39M
+        widths: channels of the conv layers (ours: 32-64-128-256, the backbone review's plain CNN, 0.39M
             parameters in the trunk).
 
     Raises:
