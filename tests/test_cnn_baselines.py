@@ -97,3 +97,15 @@ def test_backbone_weights_only_for_efficientnet():
         build("small32", bits=16, backbone="resnet18", backbone_weights="imagenet")
     with pytest.raises(KeyError, match="unknown backbone_weights 'jft'"):
         build("small32", bits=16, backbone="efficientnet_lite0", backbone_weights="jft")
+
+
+@pytest.mark.parametrize("backbone", sorted(TRUNKS))
+def test_trunk_checkpoints_round_trip(backbone):
+    from hhlib.model import load_checkpoint
+
+    torch.manual_seed(0)
+    trained, fresh = build("small32", bits=16, backbone=backbone).eval(), build("small32", bits=16, backbone=backbone).eval()
+    load_checkpoint(fresh, trained.state_dict())
+    images = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(fresh(images), trained(images))
