@@ -21,6 +21,8 @@ from dataclasses import dataclass, fields, replace
 import torch
 from torch import nn
 
+from hhlib.cnn_baselines import FullResolutionCNN, ResNet18Trunk
+from hhlib.efficientnet import EfficientNetLite0Trunk
 from hhlib.layers import (
     POOL_PADDINGS,
     TOKEN_LAYOUTS,
@@ -33,10 +35,12 @@ from hhlib.layers import (
     PatchEmbed,
     channel_layer_norm,
 )
+from hhlib.multirep import MultiRepresentationTrunk
 from hhlib.pretrained import LoadReport, from_pretrained_nest, load_checkpoint
 
 __all__ = [
     "BACKBONES",
+    "TRUNKS",
     "HEADS",
     "POOL_PADDINGS",
     "PRESETS",
@@ -64,6 +68,19 @@ BACKBONES = {
     "hybridhash": "NesT levels with interaction modules between them (the paper's network)",
     "nest": "plain NesT: 3x3 conv -> LayerNorm -> max-pool aggregation, plain hash head (max-pool, 1x1 conv, avg pool)",
     "cnn": "pure-CNN baseline (conv-BN-ReLU stages, same map sizes) with the HybridHash hash layer",
+    "resnet18": "torchvision ResNet-18 (3x3 stride-1 stem, no max-pool below 64 px) with the plain hash head",
+    "cnn_full": "plain CNN at full resolution (32-64-128-256 conv-BN-ReLU, 2x2 max-pools) with the plain hash head",
+    "efficientnet_lite0": "timm EfficientNet-Lite0 (TF padding/eps; backbone_weights='imagenet' loads ImageNet) with the plain hash head",
+    "multirep": "Kang et al. 2012: pixels, gradient histograms and Fourier magnitudes, view-specific + shared nodes, fused code layer",
+}
+
+# Trunks built by their own modules (hhlib.cnn_baselines, hhlib.efficientnet, hhlib.multirep): they own their
+# init, ignore the NesT sizes (embed_dims, heads, depths, patch_size) and feed the plain hash head.
+TRUNKS = {
+    "resnet18": ResNet18Trunk,
+    "cnn_full": FullResolutionCNN,
+    "efficientnet_lite0": EfficientNetLite0Trunk,
+    "multirep": MultiRepresentationTrunk,
 }
 
 HEADS = {
@@ -110,6 +127,7 @@ class HybridHashConfig:
     # backbone: "same" for backbone="nest" (timm builds nest_base_jx with TF SAME padding, which its JAX
     # weights need), "symmetric" otherwise (the official HybridHash code pools with padding=1)
     pool_padding: str | None = None
+    backbone_weights: str | None = None  # efficientnet_lite0 only: None (random init) or "imagenet" (hhlib.efficientnet)
 
     def __post_init__(self) -> None:
         for name in ("embed_dims", "num_heads", "depths"):
@@ -131,9 +149,16 @@ class HybridHashConfig:
                 raise ValueError(f"{name} has {len(getattr(self, name))} entries but num_levels is {self.num_levels}: give one per level")
         if self.bits < 1:
             raise ValueError(f"bits must be positive, got {self.bits}: the paper uses 16, 32, 48 or 64")
-        if self.head == "divide_encode" and self.bits > self.embed_dims[-1]:
-            raise ValueError(f"divide_encode needs at least one feature per bit, but bits={self.bits} > feature dim {self.embed_dims[-1]}: use head='hash_layer' or fewer bits")
-        if self.backbone != "cnn":
+        if self.backbone_weights is not None and self.backbone != "efficientnet_lite0":
+            raise ValueError(f"backbone_weights={self.backbone_weights!r} applies to backbone='efficientnet_lite0' only: use backbone_weights=None")
+        if self.backbone_weights not in (None, *EfficientNetLite0Trunk.WEIGHTS):
+            raise KeyError(f"unknown backbone_weights {self.backbone_weights!r}: valid are None and {list(EfficientNetLite0Trunk.WEIGHTS)}")
+        if self.head == "divide_encode" and self.bits > self.feature_dim:
+            raise ValueError(f"divide_encode needs at least one feature per bit, but bits={self.bits} > feature dim {self.feature_dim}: use head='hash_layer' or fewer bits")
+        if self.backbone in TRUNKS:
+            if self.img_size < 1:
+                raise ValueError(f"img_size must be positive, got {self.img_size}: e.g. 32")
+        elif self.backbone != "cnn":
             self._check_grid()
             for dim, heads in zip(self.embed_dims, self.num_heads):
                 if dim % heads:
@@ -219,14 +244,14 @@ class HybridHashConfig:
         """Branches kept by the interaction modules (``local``, ``global_``); the CNN backbone has none."""
         if self.backbone == "nest":
             return {"local": True, "global_": False}
-        if self.backbone == "cnn":
+        if self.backbone == "cnn" or self.backbone in TRUNKS:
             return {"local": False, "global_": False}
         return dict(VARIANTS[self.variant])
 
     @property
     def head_branches(self) -> dict[str, bool]:
         """Branches kept by the hash layer (the NesT backbone has the plain head)."""
-        if self.backbone == "nest":
+        if self.backbone == "nest" or self.backbone in TRUNKS:
             return {"local": False, "global_": False}
         return dict(VARIANTS[self.variant])
 
@@ -246,6 +271,8 @@ class HybridHashConfig:
     @property
     def feature_dim(self) -> int:
         """D of :meth:`HybridHash.features`."""
+        if self.backbone in TRUNKS:
+            return TRUNKS[self.backbone].feature_dim
         return self.embed_dims[-1]
 
 
@@ -314,6 +341,9 @@ class HybridHash(nn.Module):
         kernel = cfg.token_kernel
         if cfg.backbone == "cnn":
             self.cnn = ConvBackbone(cfg.patch_size, cfg.in_chans, cfg.embed_dims, cfg.cnn_convs_per_level)
+        elif cfg.backbone in TRUNKS:
+            weights = {"weights": cfg.backbone_weights} if cfg.backbone_weights is not None else {}
+            self.trunk = TRUNKS[cfg.backbone](in_chans=cfg.in_chans, img_size=cfg.img_size, **weights)
         else:
             self.patch_embed = PatchEmbed(cfg.patch_size, cfg.in_chans, cfg.embed_dims[0])
             rates = torch.linspace(0, cfg.drop_path_rate, sum(cfg.depths), device="cpu").split(list(cfg.depths))
@@ -374,7 +404,9 @@ class HybridHash(nn.Module):
         std = self.config.init_std
         for module in self.modules():
             _init_weights(module, std)
-        if self.config.backbone != "cnn":
+        if self.config.backbone in TRUNKS:
+            self.trunk.reset_parameters()  # standard trunks keep their own init (or reload their weights)
+        elif self.config.backbone != "cnn":
             for level in self.levels:
                 _trunc_normal_(level.pos_embed, std)
         for module in self.modules():
@@ -413,6 +445,8 @@ class HybridHash(nn.Module):
         self._check_input(images)
         if self.config.backbone == "cnn":
             return self.cnn(images)
+        if self.config.backbone in TRUNKS:
+            return self.trunk(images)
         return channel_layer_norm(self.norm, self.levels(self.patch_embed(images)))
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
