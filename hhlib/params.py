@@ -522,11 +522,19 @@ def training_runs(stage: str, values: Mapping[str, Any]) -> list[dict[str, Any]]
             block_token_kernels=values.get("block_token_kernels", (None,)), alphas=values.get("alphas", ()),
             token_layouts=values.get("token_layouts", ("paper",)), losses=values.get("losses", ("wml",)),
             backbones=values.get("backbones", ("hybridhash",)), model_overrides=values.get("model_overrides"),
-            loss_params=values.get("loss_params"),
+            loss_params=values.get("loss_params"), systems=values.get("systems"), recipes=_recipes_if_present(values),
         )
         return [{**{k: v for k, v in values.items() if k in fields and k not in run["train"]}, **run["train"]}
                 for run in plan]
     raise KeyError(f"stage {stage!r} trains nothing: training stages are {', '.join(TRAINING_STAGES)}")
+
+
+def _recipes_if_present(values: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Notebook 05's searched recipes; none when the file is missing (KEY_CHECKS reports that on its own)."""
+    from hhlib import tuning
+
+    path = values.get("search_results")
+    return tuning.load_recipes(path) if path is not None and resolve_path(path).is_file() else {}
 
 
 # The TrainConfig fields each part of a run is built from: each part is checked on its own, so that
@@ -669,6 +677,7 @@ def ablation_plan(
     loss_params: Mapping[str, Any] | None = None,
     seeds: Sequence[int] = (0,),
     recipes: Mapping[str, Mapping[str, Any]] | None = None,
+    systems: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[dict[str, dict[str, Any]]]:
     """Expand notebook 05's lists into the training runs of the ablation study, the baseline once.
 
@@ -695,6 +704,9 @@ def ablation_plan(
         recipes: run name -> training fields chosen by the study's search (``hhlib.tuning.load_recipes``);
             each method and backbone trains with its own, the ablations of the paper's network with the
             baseline's (``"hybridhash (paper)"``). None or empty: every run uses the notebook's recipe.
+        systems: complete methods that bring their own network, name -> ``{"loss": LOSSES name,
+            "model_overrides": {...}, "loss_params": {...}}`` (e.g. ITDH: a pretrained EfficientNet-Lite0
+            trunk with DLBHC's loss; Kang et al.: the multiple-representation network); study ``system``.
 
     Returns:
         One dict per run: ``{"train": TrainConfig fields (bits, loss, loss_params, model_overrides,
@@ -725,6 +737,8 @@ def ablation_plan(
     studies += [("token_layout", t, {"token_layout": t}, "wml", {}) for t in token_layouts if t != default_layout]
     studies += [("loss", name, {}, name, {}) for name in losses if name != "wml"]
     studies += [("backbone", b, {"backbone": b}, "wml", {}) for b in backbones if b != "hybridhash"]
+    studies += [("system", name, dict(spec.get("model_overrides", {})), spec["loss"], dict(spec.get("loss_params", {})))
+                for name, spec in _checked_systems(systems or {}).items()]
     plan = []
     for bits in bits_list:
         for study, value, overrides, loss, params in studies:
@@ -736,8 +750,26 @@ def ablation_plan(
     return plan
 
 
+SYSTEM_KEYS = ("loss", "model_overrides", "loss_params")
+
+
+def _checked_systems(systems: Mapping[str, Mapping[str, Any]]) -> Mapping[str, Mapping[str, Any]]:
+    """Notebook 05's ``systems``, checked: each a mapping with a known ``loss`` and only ``SYSTEM_KEYS``."""
+    from hhlib.losses import LOSSES
+
+    for name, spec in systems.items():
+        if not isinstance(spec, Mapping) or "loss" not in spec:
+            raise KeyError(f"system {name!r} must be a mapping with a 'loss' (and optional model_overrides, loss_params)")
+        unknown = sorted(set(spec) - set(SYSTEM_KEYS))
+        if unknown:
+            raise KeyError(f"system {name!r} has unknown keys {unknown}: valid keys are {list(SYSTEM_KEYS)}")
+        if spec["loss"] not in LOSSES:
+            raise KeyError(f"system {name!r}: unknown loss {spec['loss']!r}: valid names are {', '.join(LOSSES)}")
+    return systems
+
+
 BASELINE_NAME = "hybridhash (paper)"
-SEARCHED_STUDIES = ("baseline", "loss", "backbone")  # each has its own searched recipe; the other studies share the baseline's
+SEARCHED_STUDIES = ("baseline", "loss", "backbone", "system")  # each has its own searched recipe; the other studies share the baseline's
 
 
 def _apply_recipes(plan: list[dict[str, dict[str, Any]]], recipes: Mapping[str, Mapping[str, Any]]) -> None:
@@ -765,7 +797,7 @@ def _ablation_run(study: str, value: str, overrides: dict, loss: str, params: di
             "bits": bits,
             "seed": seed,
             "loss": loss,
-            "loss_params": {**wml_params, **params} if loss == "wml" else {},
+            "loss_params": {**wml_params, **params} if loss == "wml" else dict(params),
             "model_overrides": {**base_overrides, **overrides},
             "run_name": seed_run_name(f"ablation_{study}_{value}_{bits}".replace(" ", ""), seed),
         },

@@ -45,6 +45,7 @@ from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm  # text bars: they render in terminals and notebooks alike, no ipywidgets needed
 
 from hhlib import artifacts
+from hhlib.complexity import model_complexity
 from hhlib.health import code_health
 from hhlib.runtime import (
     DistributedContext, autocast_dtype, environment, init_distributed, resolve_device, seed_everything, set_threads,
@@ -267,6 +268,7 @@ class RunResult:
         evaluation: the final model's full hhlib.evaluate.evaluate report (PR curve, P@N, radius 2).
         config: the TrainConfig as a dict.
         environment: versions, thread count and device of the run (hhlib.runtime.environment).
+        flops: forward FLOPs of the network for one image (hhlib.complexity.model_complexity).
         pretrained_report: what loading ``config.pretrained`` did (hhlib.pretrained.LoadReport.to_dict
             plus ``source``); None when trained from scratch.
         health: hhlib.health.code_health of the final database codes (constant_bits, distinct_codes,
@@ -292,6 +294,7 @@ class RunResult:
     evaluation: dict = field(default_factory=dict)
     config: dict = field(default_factory=dict)
     environment: dict = field(default_factory=dict)
+    flops: int | None = None
     pretrained_report: dict | None = None
     health: dict = field(default_factory=dict)
 
@@ -320,6 +323,7 @@ class RunResult:
             "train_seconds": round(self.train_seconds, 1),
             "images_per_second": round(self.images_per_second, 1),
             "n_parameters": self.n_parameters,
+            "flops": self.flops,
             "preset": self.config.get("preset"),
             "seed": self.config.get("seed"),
             "map_last_evals": last_evaluations(self.history),
@@ -676,6 +680,7 @@ def fit(config: TrainConfig, *, max_epochs: int | None = None) -> RunResult | No
     loss = losses.build(config.loss, config.bits, splits.n_classes, n_train, **config.loss_params)
     model, pretrained_report = _build_model(config)
     n_parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    flops = model_complexity(model).flops  # one image, eval mode, no randomness drawn
     if device.type == "cuda" and config.channels_last:
         model = model.to(memory_format=torch.channels_last)
     model.to(device)
@@ -825,7 +830,7 @@ def fit(config: TrainConfig, *, max_epochs: int | None = None) -> RunResult | No
         images_per_second=sum(r["seconds"] * r["images_per_second"] for r in history) / max(train_seconds, 1e-9),
         n_parameters=n_parameters, run_dir=str(run_dir), checkpoint_path=str(checkpoint_path),
         codes_path=str(run_dir / artifacts.CODES_FILE), metrics_path=str(run_dir / artifacts.METRICS_LOG_FILE),
-        history=history, evaluation=report, config=config.to_dict(), environment=environment(device),
+        history=history, evaluation=report, config=config.to_dict(), environment=environment(device), flops=flops,
         pretrained_report=pretrained_report, health=health,
     )
     artifacts.write_json(result_path, result.to_dict())

@@ -200,3 +200,19 @@ def test_ablation_plan_applies_searched_recipes_and_names_missing_ones():
     assert {run["labels"]["recipe"] for run in plan} == {"searched"}
     with pytest.raises(KeyError, match=r"no recipe for \['loss=ninh'\]"):
         params.ablation_plan([16], losses=["ninh"], recipes=recipes)
+
+
+def test_ablation_plan_adds_complete_systems_with_their_own_network_and_loss():
+    systems = {"itdh": {"loss": "dlbhc", "model_overrides": {"backbone": "efficientnet_lite0", "backbone_weights": "imagenet"}},
+               "kang2012": {"loss": "dsh", "model_overrides": {"backbone": "multirep"}, "loss_params": {"margin": 8.0}}}
+    plan = params.ablation_plan([16], systems=systems, model_overrides={"drop_path_rate": 0.0})
+    by_name = {run["labels"]["name"]: run for run in plan}
+    itdh = by_name["system=itdh"]
+    assert itdh["train"]["loss"] == "dlbhc" and itdh["labels"]["backbone"] == "efficientnet_lite0"
+    assert itdh["train"]["model_overrides"] == {"drop_path_rate": 0.0, "backbone": "efficientnet_lite0",
+                                                "backbone_weights": "imagenet"}
+    assert by_name["system=kang2012"]["train"]["loss_params"] == {"margin": 8.0}
+    with pytest.raises(KeyError, match="unknown keys \\['backbone'\\]"):
+        params.ablation_plan([16], systems={"x": {"loss": "dsh", "backbone": "multirep"}})
+    with pytest.raises(KeyError, match="unknown loss 'nope'"):
+        params.ablation_plan([16], systems={"x": {"loss": "nope"}})
