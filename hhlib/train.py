@@ -469,6 +469,23 @@ def _gather(tensor: torch.Tensor, context: DistributedContext, differentiable: b
     return torch.cat(parts, dim=0)
 
 
+def _train_batches(dataset: Dataset, sampler: DistributedSampler, batch_size: int, device: torch.device,
+                   config: TrainConfig, generator: torch.Generator) -> typing.Iterable:
+    """The epoch's batches: an in-memory split resized once and kept on ``device`` (hhlib.batches), else a DataLoader.
+
+    Both give the same batches in the same order with the same random draws; ``num_workers`` only
+    applies to the DataLoader (image-list datasets).
+    """
+    from hhlib.batches import InMemoryBatches, supports_in_memory
+
+    if supports_in_memory(dataset):
+        return InMemoryBatches(dataset, sampler, batch_size, device)
+    return DataLoader(
+        dataset, batch_size=batch_size, sampler=sampler, num_workers=config.num_workers,
+        pin_memory=device.type == "cuda", drop_last=False, generator=generator, persistent_workers=False,
+    )
+
+
 def _evaluate(model: nn.Module, splits: Any, config: TrainConfig, device: torch.device) -> tuple[dict, dict]:
     """Encode query and database, and compute the spec Sec. 4 report (mAP@topk, tie-aware mAP, curves)."""
     from hhlib.evaluate import evaluate
@@ -632,11 +649,7 @@ def fit(config: TrainConfig, *, max_epochs: int | None = None) -> RunResult | No
     sampler = DistributedSampler(splits.train, num_replicas=context.world_size, rank=context.rank,
                                  shuffle=True, seed=config.seed, drop_last=False)
     loader_generator = torch.Generator()
-    loader = DataLoader(
-        splits.train, batch_size=local_batch, sampler=sampler, num_workers=config.num_workers,
-        pin_memory=device.type == "cuda", drop_last=False, generator=loader_generator,
-        persistent_workers=False,
-    )
+    loader = _train_batches(splits.train, sampler, local_batch, device, config, loader_generator)
     steps_per_epoch = len(loader)
     total_steps = steps_per_epoch * config.epochs
     show = config.progress and context.is_main
