@@ -10,9 +10,11 @@ Measured, with every pair interleaved repeat by repeat so that load from other p
 2. ``paper15_224``: the official training script's network (paper15, reference layout) at 224 px,
    one optimiser step per repeat (forward, WML loss, backward, AdamW) on a small batch.
 3. ``study``: per-epoch throughput of the recipe's own runs (small32 as the preset builds it, on
-   2,000 of its 5,000 images: the cost per image does not depend on the count), today's
-   fit() against the path it replaced (a DataLoader over the split), to estimate the wall time of
-   ``make reproduce`` (the 41-minute study cannot run inside a benchmark).
+   2,000 of its 5,000 images: the cost per image does not depend on the count). Before: one run
+   at a time on all cores through the path fit() had (a DataLoader over the split, per-tensor
+   AdamW). Now: today's fit(), one run per core side by side (hhlib.parallel.fit_many), images/s
+   summed over the runs. Their ratio estimates the wall-time gain of ``make reproduce``, whose
+   runs are independent (the 41-minute study cannot run inside a benchmark).
 
 Both networks get the same weights (the official state dict loaded into hhlib), and their outputs
 are compared: ``max_abs_output_difference``. The official code is imported from the folder named by
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -36,7 +39,11 @@ from collections.abc import Callable
 from pathlib import Path
 from unittest import mock
 
-import torch
+# idle OpenMP threads sleep instead of spinning, as under the Makefile (on a shared 2-core CPU a
+# spinning 2-thread run was 5-10x slower, docs/training.md); must be set before torch starts OpenMP
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import torch  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -181,15 +188,57 @@ def paper15_step(folder: Path | None, repeats: int, batch_size: int) -> dict:
             "speedup": ratio(timings["hhlib_step"], timings["official_step"])}
 
 
-def study(repeats: int, train_per_class: int, out_dir: str) -> dict:
-    """Section 3: the recipe's own runs (small32, the preset's shape), today's fit() vs the DataLoader path."""
-    shape = {"train_per_class": train_per_class, "database_limit": 100}
+def legacy_optimizer(config: TrainConfig, params: list) -> torch.optim.Optimizer:
+    """AdamW as fit() built it before: one update per tensor (no fused kernel)."""
+    return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay, foreach=False)
+
+
+class StudyBefore:
+    """One recipe run at a time on every core, as ``make reproduce`` ran it: DataLoader path, per-tensor AdamW."""
+
+    def __init__(self, out_dir: str, train_per_class: int, threads: int) -> None:
+        self.out_dir, self.train_per_class, self.threads, self.calls = out_dir, train_per_class, threads, 0
+
+    def __call__(self) -> float:
+        self.calls += 1
+        run = FitEpochs(self.out_dir, f"before_{self.calls}", 2, in_memory=False,
+                        train_per_class=self.train_per_class, database_limit=100)
+        previous = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        try:
+            with mock.patch("hhlib.train._build_optimizer", legacy_optimizer):
+                run()  # epoch 1: warm-up
+                return run()
+        finally:
+            torch.set_num_threads(previous)
+
+
+class StudyNow:
+    """Two recipe runs side by side, one process and one thread each (hhlib.parallel.fit_many)."""
+
+    def __init__(self, out_dir: str, train_per_class: int, runs: int) -> None:
+        self.out_dir, self.train_per_class, self.runs, self.calls = out_dir, train_per_class, runs, 0
+
+    def __call__(self) -> float:
+        from hhlib.parallel import fit_many
+
+        self.calls += 1
+        configs = [FitEpochs(self.out_dir, f"now_{self.calls}_{seed}", 2, train_per_class=self.train_per_class,
+                             database_limit=100, seed=seed, eval_every=2).config for seed in range(self.runs)]
+        results = fit_many(configs, processes=self.runs, threads_per_run=1)
+        return sum(result.history[-1]["images_per_second"] for result in results)  # epoch 2, all runs at once
+
+
+def study(repeats: int, train_per_class: int, out_dir: str, cores: int) -> dict:
+    """Section 3: the recipe's own runs, as make reproduce ran them vs one process per core with today's fit()."""
     timings = interleave({
-        "fit": FitEpochs(out_dir, "study_now", repeats + 2, **shape),
-        "fit_dataloader_path": FitEpochs(out_dir, "study_before", repeats + 2, in_memory=False, **shape),
+        "now_one_process_per_core": StudyNow(out_dir, train_per_class, cores),
+        "before_one_run_at_a_time": StudyBefore(out_dir, train_per_class, cores),
     }, repeats)
-    return {"images_per_epoch": train_per_class * 10,
-            "images_per_second": timings, "speedup": ratio(timings["fit"], timings["fit_dataloader_path"])}
+    return {"images_per_epoch": train_per_class * 10, "cores": cores,
+            "images_per_second": timings,
+            "speedup": ratio(timings["now_one_process_per_core"], timings["before_one_run_at_a_time"]),
+            "note": "images/s summed over the runs training at the same time, measured in each run's second epoch"}
 
 
 def main() -> None:
@@ -197,6 +246,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer images and repeats (a smoke run)")
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats per column")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch intra-op threads")
+    parser.add_argument("--cores", type=int, default=2, help="cores of the study machine (the issue's: 2)")
     parser.add_argument("--out", default=str(REPO / "outputs" / "bench" / "train.json"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -212,8 +262,8 @@ def main() -> None:
         print(json.dumps(report["recipe_network"]["speedup"]), "recipe network, hhlib fit / official loop")
         report["paper15_224"] = paper15_step(folder, repeats, 1 if args.quick else 2)
         print(json.dumps(report["paper15_224"]["speedup"]), "paper15 at 224 px, hhlib / official step")
-        report["study"] = study(repeats, 20 if args.quick else 200, out_dir)
-        print(json.dumps(report["study"]["speedup"]), "study runs, fit now / DataLoader path")
+        report["study"] = study(max(repeats - 1, 1), 20 if args.quick else 200, out_dir, args.cores)
+        print(json.dumps(report["study"]["speedup"]), "study runs, now (one process per core) / before")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.out}")
