@@ -2,7 +2,7 @@
 
 The study trains many small models (one per code length, one per ablation). On a CPU a small32
 step at batch 64 is made of thousands of small kernels that gain little from a second thread
-(docs/performance.md: on the 2-core machine two threads were at best 1.3x one thread), so two
+(docs/performance.md: on the loaded 2-core machine two threads were slower than one), so two
 runs side by side with one thread each finish the same work sooner than the same runs one after
 the other with two threads each. Each run is an ordinary :func:`hhlib.train.fit` in a fresh
 (spawned) process with a fixed thread count, so its result does not depend on which runs share
