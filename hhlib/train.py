@@ -115,7 +115,7 @@ class TrainConfig:
     amp: bool = True  # spec Sec. 3: mixed precision (bf16, or fp16 with a GradScaler; GPU only)
     channels_last: bool = True  # channels-last memory format on GPU
     compile: bool = False  # torch.compile the model
-    num_workers: int = 0  # DataLoader worker processes
+    num_workers: int = 0  # DataLoader worker processes (image-list datasets; in-memory splits use hhlib.batches)
     out_dir: str = "outputs"  # outputs root; the run lives in <out_dir>/<dataset>/checkpoints/<run_name>
     run_name: str | None = None  # None = "<loss>_<bits>", e.g. "wml_64"
     resume: bool = True  # continue from <run dir>/checkpoint.pt when it exists
