@@ -180,8 +180,7 @@ def paper15_step(folder: Path | None, repeats: int, batch_size: int) -> dict:
     if folder is not None:
         network = official.build_network(folder, ours.config)
         difference = output_difference(ours, network, images[:2])
-        official_loop = OfficialEpochs(folder, network, images, labels, batch_size, 1e-4, 0.05)
-        official_step = official_loop
+        official_step = OfficialEpochs(folder, network, images, labels, batch_size, 1e-4, 0.05)  # one batch: one step
     timings = interleave({"hhlib_step": hhlib_step, "official_step": official_step}, repeats)
     return {"batch_size": batch_size, "img_size": 224, "network": {"preset": "paper15", "token_layout": "reference"},
             "images_per_second": timings, "max_abs_output_difference": difference,
