@@ -65,6 +65,7 @@ bench: setup
 	@mkdir -p outputs/bench
 	$(BIN)/python benchmarks/bench_eval.py
 	$(BIN)/python benchmarks/bench_data.py
+	$(BIN)/python benchmarks/bench_train.py  # official columns need HYBRIDHASH_OFFICIAL_DIR (docs/performance.md)
 
 # ---- the paper pipeline: one papermill stage per notebook, each re-run only when its inputs changed ----
 # A stage writes to a temporary file and renames it on success, so an interrupted stage is re-run

@@ -281,11 +281,18 @@ class BlockTokenAttention(nn.Module):
         out = self.proj(_merge_heads(F.scaled_dot_product_attention(q, k, v)))
         return out.reshape(batch, height, width, channels).permute(0, 3, 1, 2)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, C, H, W) float, H and W multiples of ``kernel`` -> (B, C, H, W) float."""
+    def forward(self, x: torch.Tensor, project: nn.Module | None = None) -> torch.Tensor:
+        """(B, Cin, H, W) float, H and W multiples of ``kernel`` -> (B, C, H, W) float.
+
+        ``project``, a bias-free 1x1 conv Cin -> C, is applied to the pooled map: a per-pixel linear
+        map commutes with window averaging, so the result equals pooling ``project(x)`` (up to
+        rounding) at 1 / kernel**2 of the conv's cost.
+        """
+        pooled = x if self.kernel == 1 else F.avg_pool2d(x, self.kernel, self.kernel)
+        if project is not None:
+            pooled = project(pooled)
         if self.kernel == 1:
-            return self.attend(x)
-        pooled = F.avg_pool2d(x, self.kernel, self.kernel)
+            return self.attend(pooled)
         return F.interpolate(self.attend(pooled), scale_factor=self.kernel, mode="bilinear", align_corners=False)
 
 
@@ -329,7 +336,7 @@ class InteractionModule(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, Din, H, W) float -> (B, Dout, H/2, W/2) float."""
         if self.global_:
-            mixed = self.global_attention(self.conv_global(x))
+            mixed = self.global_attention(x, project=self.conv_global)  # 1x1 conv after the pool: they commute
             if self.local:
                 mixed = self.conv(x) + mixed
         else:

@@ -79,27 +79,69 @@ class TensorTransform:
             (3, S, S) or (B, 3, S, S) float32, normalised (or in [0, 1] with ``normalize=False``).
         """
         single = images.dim() == 3
-        x = (images.unsqueeze(0) if single else images).float()
+        x = self.finish(self.resize(images.unsqueeze(0) if single else images))
+        return x[0] if single else x
+
+    def resize(self, images: torch.Tensor) -> torch.Tensor:
+        """The deterministic first half: uint8 batch -> float batch at ``img_size``, raw [0, 255] values.
+
+        Training loops over an in-memory split resize it once (hhlib.batches) and run only
+        :meth:`finish` per step; the result is the same as calling the transform on each batch.
+
+        Args:
+            images: (B, C, H, W) uint8, C = 1 or 3.
+
+        Returns:
+            (B, C, S, S) float32 (C is kept: grayscale becomes 3 channels in :meth:`finish`).
+        """
+        x = images.float()
         if x.shape[-2:] != (self.img_size, self.img_size):
             downsampling = self.img_size < max(x.shape[-2:])
             x = F.interpolate(x, size=(self.img_size, self.img_size), mode="bilinear", align_corners=False,
                               antialias=downsampling)
+        return x
+
+    def finish(self, x: torch.Tensor) -> torch.Tensor:
+        """The random second half: augment (training) and normalise a resized batch.
+
+        Args:
+            x: (B, C, S, S) float from :meth:`resize`, on any device (the random draws stay on
+                the CPU generator, so a batch on a GPU gets the same crops and flips as on the CPU).
+
+        Returns:
+            (B, 3, S, S) float32.
+        """
         if self.train:
             x = self._augment(x)  # on raw [0, 255] values, so zero padding is black
-        x = torch.addcmul(self.shift, x, self.scale)
-        return x[0] if single else x
+        return torch.addcmul(self.shift.to(x.device), x, self.scale.to(x.device))
 
     def _augment(self, x: torch.Tensor) -> torch.Tensor:
-        size = self.img_size
         if self.pad:
-            padded = F.pad(x, (self.pad,) * 4)
             offsets = torch.randint(0, 2 * self.pad + 1, (len(x), 2))
-            x = torch.stack([padded[i, :, r : r + size, c : c + size] for i, (r, c) in enumerate(offsets.tolist())])
+            x = _crop_each(F.pad(x, (self.pad,) * 4), offsets.to(x.device), self.img_size)
         if self.flip:
-            mirrored = torch.rand(len(x)) < 0.5
-            x = x.clone()
-            x[mirrored] = x[mirrored].flip(-1)
+            mirrored = (torch.rand(len(x)) < 0.5).to(x.device)
+            x = torch.where(mirrored.view(-1, 1, 1, 1), x.flip(-1), x)
         return x
+
+
+def _crop_each(padded: torch.Tensor, offsets: torch.Tensor, size: int) -> torch.Tensor:
+    """Crop ``size x size`` from each image at its own (row, column) offset, as one gather.
+
+    Args:
+        padded: (B, C, H, W) float.
+        offsets: (B, 2) long top-left corners.
+        size: crop side.
+
+    Returns:
+        (B, C, size, size) float: ``padded[i, :, r:r+size, c:c+size]`` for each i.
+    """
+    steps = torch.arange(size, device=padded.device)
+    rows = (offsets[:, 0, None] + steps).view(-1, 1, size, 1)
+    cols = (offsets[:, 1, None] + steps).view(-1, 1, 1, size)
+    batch = torch.arange(len(padded), device=padded.device).view(-1, 1, 1, 1)
+    channels = torch.arange(padded.shape[1], device=padded.device).view(1, -1, 1, 1)
+    return padded[batch, channels, rows, cols]
 
 
 def resize_crop_transform(

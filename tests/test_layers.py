@@ -127,6 +127,14 @@ def test_block_token_attention_pools_attends_and_upsamples():
     assert module(x).shape == x.shape
 
 
+@pytest.mark.parametrize("kernel", [1, 2])
+def test_block_token_attention_projects_after_the_pool_as_before_it(kernel):
+    attention = BlockTokenAttention(16, 2, num_tokens=16 // kernel**2, kernel=kernel)
+    project = torch.nn.Conv2d(8, 16, 1, bias=False)
+    x = torch.randn(2, 8, 4, 4)
+    torch.testing.assert_close(attention(x, project=project), attention(project(x)), rtol=1e-5, atol=1e-6)
+
+
 def test_block_token_attention_rejects_unknown_layout():
     with pytest.raises(KeyError, match="valid names are \\['paper', 'reference'\\]"):
         BlockTokenAttention(8, 2, 4, 2, token_layout="channels")

@@ -147,6 +147,20 @@ def test_wml_memory_bank_update_is_detached_and_indexed():
     assert loss.memory_codes[4].tolist() == pytest.approx(U3[0])
 
 
+def test_wml_skips_the_written_mask_only_once_every_row_is_written():
+    loss = build("wml", bits=2, n_classes=2, n_train=3).to(DEVICE)
+    loss.set_epoch(0)
+    assert not loss._every_row_written
+    loss(tensor(U3), tensor(Y3), tensor([2, 0, 1], torch.long))
+    loss.set_epoch(1)
+    assert loss._every_row_written
+    masked = build("wml", bits=2, n_classes=2, n_train=3).to(DEVICE)
+    masked.load_state_dict(loss.state_dict())
+    assert not masked._every_row_written  # a loaded memory is checked again at the next epoch
+    batch = (tensor(U3[:2]), tensor(Y3[:2]), tensor([1, 0], torch.long))
+    assert torch.equal(loss(*batch), masked(*batch))
+
+
 def test_wml_memory_round_trips_through_state_dict():
     loss = build("wml", bits=2, n_classes=2, n_train=4).to(DEVICE)
     loss(tensor(U3), tensor(Y3), tensor([0, 2, 3], torch.long))

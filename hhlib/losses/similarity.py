@@ -67,10 +67,11 @@ def balanced_pair_weights(positive: Tensor, like: Tensor) -> Tensor:
     Returns:
         (...) weights of ``like``'s dtype.
     """
-    n_pairs = float(positive.numel())
-    n_positive = float(positive.sum())
-    positive_weight = like.new_tensor(n_pairs / max(n_positive, 1.0))
-    negative_weight = like.new_tensor(n_pairs / max(n_pairs - n_positive, 1.0))
+    # counted on the tensors' device: reading the count back would stall a GPU every step
+    n_pairs = positive.numel()
+    n_positive = positive.sum(dtype=like.dtype)
+    positive_weight = n_pairs / n_positive.clamp(min=1.0)
+    negative_weight = n_pairs / (n_pairs - n_positive).clamp(min=1.0)
     return torch.where(positive, positive_weight, negative_weight)
 
 

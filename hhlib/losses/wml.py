@@ -70,6 +70,19 @@ class WeightedMaximumLikelihoodLoss(ContinuationMixin, HashLoss):
         self.register_buffer("memory_codes", torch.zeros(n_train, bits))
         self.register_buffer("memory_labels", torch.zeros(n_train, n_classes))
         self.register_buffer("memory_written", torch.zeros(n_train, dtype=torch.bool))
+        self._every_row_written = False  # then the unwritten-row mask selects everything: skip it
+
+    def set_epoch(self, epoch: int) -> None:
+        """Note once per epoch whether every memory row holds codes (from the second epoch on).
+
+        The per-step mask of written rows needs a ``nonzero`` whose size the host must read,
+        which stalls a GPU each step; once every row is written the mask is skipped.
+        """
+        self._every_row_written = bool(self.memory_written.all())
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        super()._load_from_state_dict(*args, **kwargs)
+        self._every_row_written = False  # a loaded memory is re-examined at the next set_epoch
 
     @torch.no_grad()
     def write_memory(self, outputs: Tensor, labels: Tensor, indices: Tensor) -> None:
@@ -100,7 +113,7 @@ class WeightedMaximumLikelihoodLoss(ContinuationMixin, HashLoss):
         self.write_memory(codes, labels, indices)
         memory_codes = self.memory_codes.to(codes.dtype)
         memory_labels = self.memory_labels.to(codes.dtype)
-        if self.skip_unwritten:
+        if self.skip_unwritten and not self._every_row_written:
             memory_codes = memory_codes[self.memory_written]
             memory_labels = memory_labels[self.memory_written]
         theta = self.alpha * codes @ memory_codes.T
