@@ -24,6 +24,7 @@ What the loop guarantees:
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 import time
@@ -41,7 +42,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm  # text bars: they render in terminals and notebooks alike, no ipywidgets needed
 
-from hhlib import artifacts
+from hhlib import artifacts, logs
 from hhlib.runtime import (
     DistributedContext, autocast_dtype, environment, init_distributed, resolve_device, seed_everything, set_threads,
 )
@@ -58,6 +59,8 @@ SCHEDULES = {
     "constant": "the learning rate stays at lr after the warmup (the paper's)",
     "cosine": "linear warmup, then cosine decay to lr * min_lr_ratio at the last step",
 }
+
+log = logging.getLogger(__name__)  # one INFO line per epoch (hhlib.logs)
 
 # Fields that may change between a stopped run and its resumption: they do not affect the result.
 RESUME_FREE_FIELDS = ("resume", "progress", "num_workers", "eval_batch_size", "device", "compile")
@@ -123,7 +126,7 @@ class TrainConfig:
     out_dir: str = "outputs"  # outputs root; the run lives in <out_dir>/<dataset>/checkpoints/<run_name>
     run_name: str | None = None  # None = "<loss>_<bits>", e.g. "wml_64"
     resume: bool = True  # continue from <run dir>/checkpoint.pt when it exists
-    progress: bool = True  # tqdm progress bars
+    progress: bool = True  # tqdm bars within each epoch (the per-epoch log line goes to the "hhlib" logger either way)
 
     def __post_init__(self) -> None:
         self._check_types()
@@ -673,6 +676,8 @@ def fit(config: TrainConfig, *, max_epochs: int | None = None) -> RunResult | No
     steps_per_epoch = len(loader)
     total_steps = steps_per_epoch * config.epochs
     show = config.progress and context.is_main
+    logs.install_default_handler()
+    call_start = time.perf_counter()
     report, codes = None, None
     end_epoch = config.epochs if max_epochs is None else min(config.epochs, start_epoch + max_epochs)
 
@@ -752,9 +757,9 @@ def fit(config: TrainConfig, *, max_epochs: int | None = None) -> RunResult | No
                 "sampler": {"seed": config.seed, "next_epoch": epoch + 1, "world_size": context.world_size},
             })
             artifacts.write_jsonl(run_dir / artifacts.METRICS_LOG_FILE, history)
-            if show:
-                tqdm.write(f"{config.resolved_run_name} " + " ".join(
-                    f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
+            per_epoch = (time.perf_counter() - call_start) / (epoch + 1 - start_epoch)
+            log.info(logs.epoch_message(config.resolved_run_name, record, config.epochs,
+                                        per_epoch * (config.epochs - epoch - 1)))
         if context.is_distributed:
             dist.barrier()
 
