@@ -354,10 +354,12 @@ def encode(
         limit: encode only the first ``limit`` items of a Dataset (None = all).
 
     Returns:
-        codes (N, bits) int8 in {-1, +1} (sign of the outputs, 0 -> +1) or, when ``continuous``, the
+        codes (N, bits) int8 in {-1, +1} (sign of the outputs, 0 -> -1: ``hhlib.hamming.ZERO_RULE``) or, when ``continuous``, the
         outputs; labels (N, C) float32; and, when ``features``, features (N, D) float32; all numpy,
         in the data's order.
     """
+    from hhlib.hamming import signs  # imported here: hhlib.hamming loads numba
+
     device = resolve_device(device)
     net = _unwrap(model).to(device).eval()
     if limit is not None and not isinstance(data, DataLoader):
@@ -379,7 +381,7 @@ def encode(
         if continuous:
             codes.append(torch.tanh(outputs.float()).cpu())
         else:
-            codes.append(torch.where(outputs.float() >= 0, 1, -1).to(torch.int8).cpu())
+            codes.append(signs(outputs.float()).to(torch.int8).cpu())
         labels.append(batch_labels.float().cpu())
     bits = _unwrap(model).config.bits if hasattr(_unwrap(model), "config") else 0
     out = (
