@@ -20,11 +20,11 @@ import numpy as np
 import torch
 
 from hhlib import artifacts
-from hhlib.hamming import TIE_RULE, hamming_distances
+from hhlib.hamming import TIE_RULE, hamming_distances, rank
 from hhlib.index import HammingIndex
 
 __all__ = [
-    "IMAGE_SUFFIXES", "RUN_FILE", "SearchResult", "build_dataset_index", "build_folder_index", "encode_images",
+    "IMAGE_SUFFIXES", "RUN_FILE", "Gallery", "SearchResult", "gallery_queries", "build_dataset_index", "build_folder_index", "encode_images",
     "list_images", "load_index", "load_run", "save_index", "search_image",
 ]
 
@@ -222,3 +222,62 @@ def search_image(folder: str | Path, image: str | Path, k: int = 10, device: str
     ties = [{"distance": int(d), "shown": int((distances == d).sum()), "total": int((every == d).sum())}
             for d in np.unique(distances)]
     return SearchResult(index.image_ids[positions], distances, ties)
+
+
+@dataclass
+class Gallery:
+    """Queries chosen for a retrieval gallery, with their exact top k and tie counts.
+
+    Attributes:
+        query_positions: (Q,) positions in the query split, the best query first, then the worst,
+            alternating.
+        neighbours: (Q, k) database positions, best first (TIE_RULE).
+        distances: (Q, k) Hamming distances.
+        tie_counts: (Q,) database items at each query's first distance (often more than k).
+        relevant: (Q,) relevant items among the k shown.
+    """
+
+    query_positions: np.ndarray
+    neighbours: np.ndarray
+    distances: np.ndarray
+    tie_counts: np.ndarray
+    relevant: np.ndarray
+
+
+def gallery_queries(query_codes: Any, database_codes: Any, query_labels: Any, database_labels: Any,
+                    k: int = 10, count: int = 2) -> Gallery:
+    """Pick gallery queries that show both a success and a failure of retrieval.
+
+    Every query is ranked (exactly, TIE_RULE); the queries are ordered by how many of their top k
+    are relevant (sharing a label), and the gallery alternates the best and the worst of them
+    (ties between queries go to the lower position), so a figure of ``count >= 2`` rows always
+    holds the best and the worst query instead of the first few, which may look alike.
+
+    Args:
+        query_codes: (Q, bits) codes of the query split.
+        database_codes: (N, bits) codes of the database.
+        query_labels: (Q, C) multi-hot labels.
+        database_labels: (N, C) multi-hot labels.
+        k: results per query.
+        count: number of queries to show (at most Q).
+
+    Returns:
+        A :class:`Gallery` for ``hhlib.visualize.retrieval_gallery``.
+
+    Raises:
+        ValueError: count < 1 or k < 1.
+    """
+    if count < 1 or k < 1:
+        raise ValueError(f"count={count} and k={k} must be >= 1: show at least one query and one result")
+    query_labels, database_labels = np.asarray(query_labels) > 0, np.asarray(database_labels) > 0
+    neighbours, distances = rank(query_codes, database_codes, k)
+    relevant = (query_labels[:, None, :] & database_labels[neighbours]).any(axis=2).sum(axis=1)
+    best = np.lexsort((np.arange(len(relevant)), -relevant))
+    worst = np.lexsort((np.arange(len(relevant)), relevant))
+    chosen: list[int] = []
+    for pair in zip(best, worst):
+        chosen += [int(q) for q in pair if int(q) not in chosen]
+    chosen = np.array(chosen[: min(count, len(relevant))])
+    every = hamming_distances(np.asarray(query_codes)[chosen], database_codes)
+    tie_counts = (every == distances[chosen, :1]).sum(axis=1)
+    return Gallery(chosen, neighbours[chosen], distances[chosen], tie_counts, relevant[chosen])
