@@ -406,7 +406,7 @@ def _tie_note(distances: np.ndarray, tie_count: int) -> str:
     first = int(distances[0])
     shown = int((distances == first).sum())
     if tie_count <= shown:
-        return f"all {tie_count} database items at d={first} shown"
+        return f"the only database item at d={first}" if tie_count == 1 else f"all {tie_count} database items at d={first} shown"
     return f"{tie_count} database items at d={first}: the first {shown} in database order shown (ties)"
 
 

@@ -64,6 +64,7 @@ def test_gallery_rows_say_relevant_count_and_ties():
 
 def test_tie_note_when_every_tied_item_is_shown():
     assert visualize._tie_note(np.array([1, 1, 3]), 2) == "all 2 database items at d=1 shown"
+    assert visualize._tie_note(np.array([1, 3, 3]), 1) == "the only database item at d=1"
 
 
 def test_training_curves_draw_evaluations_as_points_with_named_axes():
