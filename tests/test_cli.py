@@ -146,3 +146,33 @@ def test_index_errors_exit_1(trained_run, tmp_path, capsys):
     assert "neither a folder of images nor a dataset name" in capsys.readouterr().err
     assert cli.main(["search", str(tmp_path), str(tmp_path / "none.png")]) == 1
     assert "none.png does not exist" in capsys.readouterr().err
+
+
+# ---- the README's examples ----
+
+def _readme_commands() -> list[list[str]]:
+    import re
+    import shlex
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"## The `hhlib` command\n.*?```bash\n(.*?)```", text, flags=re.S).group(1)
+    commands = []
+    for line in block.splitlines():
+        words = shlex.split(line, comments=True)
+        if "hhlib" in words:
+            commands.append(words[words.index("hhlib") + 1:])
+    return commands
+
+
+def test_readme_examples_are_valid_commands():
+    from hhlib.params import list_param_sets
+
+    commands = _readme_commands()
+    assert {c[0] for c in commands} == {"check", "train", "evaluate", "index", "search"}
+    parser = cli.build_parser()
+    for argv in commands:
+        args = parser.parse_args(argv)
+        if args.command == "train":  # the file exists and every key and override is valid
+            assert cli.train_configs(ROOT / args.params, cli.parse_overrides(args.overrides))
+        if args.command == "check":
+            assert set(args.sets) <= set(list_param_sets())
