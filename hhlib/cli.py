@@ -19,6 +19,7 @@ Exit status: 0 done, 1 a problem with the data or files, 2 a usage or configurat
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -107,7 +108,11 @@ def _train(args: argparse.Namespace) -> int:
 
     from hhlib.train import fit
 
-    configs = train_configs(args.params, parse_overrides(args.overrides))
+    overrides = parse_overrides(args.overrides)
+    configs = train_configs(args.params, overrides)
+    if "progress" not in overrides and not sys.stderr.isatty():
+        # bars are for a person at a terminal; logs and CI get the per-epoch log lines only
+        configs = [dataclasses.replace(config, progress=False) for config in configs]
     try:
         for config in configs:
             result = fit(config)

@@ -176,3 +176,9 @@ def test_readme_examples_are_valid_commands():
             assert cli.train_configs(ROOT / args.params, cli.parse_overrides(args.overrides))
         if args.command == "check":
             assert set(args.sets) <= set(list_param_sets())
+
+
+def test_check_command(capsys):
+    assert cli.main(["check", "smoke"]) == 0
+    assert "smoke: parameter files valid, data present" in capsys.readouterr().out
+    assert cli.main(["check", "no_such_set"]) == 1
