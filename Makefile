@@ -13,6 +13,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 FASHION_MNIST_DIR ?= /usr/share/datasets/fashion-mnist
+# exported: the notebooks read it (hhlib.data.DATA_DIR_ENV) when their data_dir is null, as the setup script does
+export FASHION_MNIST_DIR
 DATASET ?= fashion_mnist
 FORCE ?= 0
 # `nuswide` is the paper's NUS-WIDE setting: the 21-concept protocol
@@ -35,9 +37,9 @@ export HHLIB_LOG_LEVEL ?= INFO
 # JupyterLab refuses to start as root unless told to
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: help setup data test bench reproduce search lab clean-smoke
+.PHONY: help setup data test bench reproduce reproduce-locked search lab clean-smoke
 
-clean-smoke:  ## smoke outputs go stale when the smoke defaults change (training refuses to resume a different config)
+clean-smoke:  ## smoke outputs pile up: a changed config trains in a new run folder (named by the config hash)
 	rm -rf outputs/smoke
 
 help:
@@ -71,6 +73,7 @@ test: setup
 bench: setup
 	@mkdir -p outputs/bench
 	$(BIN)/python benchmarks/bench_eval.py
+	$(BIN)/python benchmarks/bench_data.py
 
 # ---- the paper pipeline: one papermill stage per notebook, each re-run only when its inputs changed ----
 # A stage writes to a temporary file and renames it on success, so an interrupted stage is re-run
@@ -80,8 +83,13 @@ ifeq ($(FORCE),1)
 .PHONY: $(foreach s,$(STAGES),$(OUT)/$(s).ipynb)
 endif
 
+# The stages run under a flock on $(OUT) (hhlib.lock): a second `make reproduce` of the same set stops
+# at once and names the holder; the lock dies with its process, so a killed run never blocks the next.
 reproduce: setup
 	@$(BIN)/python -m hhlib.params check $(DATASET)
+	@$(BIN)/python hhlib/lock.py $(OUT) $(MAKE) --no-print-directory reproduce-locked DATASET=$(DATASET)
+
+reproduce-locked:
 	@$(MAKE) --no-print-directory $(OUT)/05_ablations.ipynb DATASET=$(DATASET)
 	@$(BIN)/python -m hhlib.report $(OUT)
 

@@ -4,7 +4,7 @@ HybridHash (ICMR 2024, arXiv 2405.07524) trains one model per code length (Sec. 
 project compares many runs (method comparison, ablations); this module fixes where each lands::
 
     outputs/<dataset>/
-        checkpoints/<run_name>/   one training run (hhlib.train.fit):
+        checkpoints/<run_name>/   one training run (hhlib.train.fit names it <loss>_<bits>-<config hash>):
             checkpoint.pt         model, optimizer, scaler, loss buffers, RNG states, epoch, config
             metrics.jsonl         one JSON line per epoch (epoch, loss, map, images_per_second, seconds, lr)
             codes.npz             query/database codes and labels of the final model
@@ -97,6 +97,20 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
     return Path(path)
 
 
+# Keys every checkpoint written by hhlib.train.fit holds (enough to rebuild and resume the run).
+CHECKPOINT_KEYS = ("model", "config", "epoch")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be used; the message says to delete it to start over."""
+
+    def __init__(self, path: str | Path, reason: str):
+        self.path = Path(path)
+        super().__init__(
+            f"checkpoint {path} is unreadable or not an hhlib checkpoint: delete it to start over ({reason})"
+        )
+
+
 def save_checkpoint(path: str | Path, state: Mapping[str, Any]) -> Path:
     """Save a training state atomically with ``torch.save``.
 
@@ -122,11 +136,20 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
     Raises:
         FileNotFoundError: no file at ``path``.
+        CheckpointError: the file is empty, truncated, not a torch file, holds objects that
+            ``weights_only`` loading refuses, or lacks the keys :data:`CHECKPOINT_KEYS`.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}: train first (hhlib.train.fit) or fix the path")
-    return torch.load(path, map_location=map_location, weights_only=True)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:  # torch raises RuntimeError, UnpicklingError, EOFError, ... for a bad file
+        raise CheckpointError(path, f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}") from error
+    if not isinstance(state, Mapping) or not all(key in state for key in CHECKPOINT_KEYS):
+        held = sorted(map(str, state)) if isinstance(state, Mapping) else type(state).__name__
+        raise CheckpointError(path, f"holds {held}, not the keys {list(CHECKPOINT_KEYS)}")
+    return dict(state)
 
 
 def _numpy(array: Any) -> np.ndarray:

@@ -11,7 +11,9 @@ torch ``Dataset`` yielding ``(image (3, S, S) float, label (C,) float32 multi-ho
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import hashlib
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from hhlib.datasets import ImageFileList, InMemoryImages, read_cifar10, read_fashion_mnist, read_list_splits
+from hhlib.datasets import DECODE_SAMPLE, ImageFileList, InMemoryImages, read_cifar10, read_fashion_mnist, read_list_splits
 from hhlib.splits import PROTOCOLS, make_splits, random_order
 from hhlib.transforms import IMAGENET_MEAN, IMAGENET_STD, build_transform, denormalize
 
@@ -107,6 +109,11 @@ DATASETS: dict[str, DatasetSpec] = {
 }
 
 
+# Environment variables naming a dataset's folder: one setting reaches `make data` (the setup script)
+# and every notebook, whose data_dir is None by default.
+DATA_DIR_ENV = {"fashion_mnist": "FASHION_MNIST_DIR"}
+
+
 def get_spec(name: str) -> DatasetSpec:
     """Look a dataset up in ``DATASETS``.
 
@@ -129,7 +136,9 @@ def resolve_data_dir(name: str, data_dir: str | Path | None = None) -> Path:
 
     Args:
         name: registry name.
-        data_dir: explicit folder; None = the spec's default (relative defaults against the repository root).
+        data_dir: explicit folder; None = the folder in the dataset's environment variable
+            (:data:`DATA_DIR_ENV`, e.g. ``FASHION_MNIST_DIR``, which the Makefile exports) when set,
+            else the spec's default (relative defaults against the repository root).
 
     Returns:
         The folder (not checked for existence).
@@ -139,6 +148,9 @@ def resolve_data_dir(name: str, data_dir: str | Path | None = None) -> Path:
     """
     if data_dir is not None:
         return Path(data_dir).expanduser()
+    from_env = os.environ.get(DATA_DIR_ENV.get(name, ""), "")
+    if from_env:
+        return Path(from_env).expanduser()
     default = Path(get_spec(name).default_data_dir)
     return default if default.is_absolute() else REPO_ROOT / default
 
@@ -304,9 +316,9 @@ class Splits:
         return denormalize(images, IMAGENET_MEAN, IMAGENET_STD), dataset.labels[positions], positions
 
 
-def _read(spec: DatasetSpec, data_dir: Path, decode: bool = False):
+def _read(spec: DatasetSpec, data_dir: Path, decode: bool = False, decode_sample: int = 0):
     if PROTOCOLS[spec.protocol].source == "lists":
-        return spec.reader(data_dir, decode=decode)
+        return spec.reader(data_dir, decode=decode, decode_sample=decode_sample)
     return spec.reader(data_dir)
 
 
@@ -370,13 +382,38 @@ def load_splits(
     )
 
 
-def check_data(name: str, data_dir: str | Path | None = None, *, decode: bool = False) -> dict:
+def split_fingerprint(splits: Splits) -> str:
+    """A hash of every split's indices and labels: equal fingerprints mean the same data in the same order.
+
+    A checkpoint stores it, so that training refuses to resume on other data (changed files, another
+    seed or split size) instead of silently continuing from weights fitted to something else.
+
+    Args:
+        splits: the result of :func:`load_splits`.
+
+    Returns:
+        16 hex digits of a SHA-256 over query, train and database indices and labels.
+    """
+    digest = hashlib.sha256()
+    for part in (splits.query, splits.train, splits.database):
+        digest.update(np.ascontiguousarray(part.indices, dtype=np.int64).tobytes())
+        digest.update(np.ascontiguousarray(part.labels, dtype=np.float32).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def check_data(
+    name: str, data_dir: str | Path | None = None, *, decode: bool = False, split_options: Sequence[dict] = ()
+) -> dict:
     """Validate a dataset's files before any work; raise one clear error listing every problem.
 
     Args:
         name: a ``DATASETS`` name.
         data_dir: folder with the files; None = the registry's default location.
-        decode: list-file sets: also fully decode every image (slow); otherwise only existence is checked.
+        decode: list-file sets: fully decode every image (slow); otherwise every image's existence is
+            checked and a sample of ``hhlib.datasets.DECODE_SAMPLE`` images per list is decoded.
+        split_options: keyword sets of :func:`hhlib.splits.make_splits` (seed, query_per_class,
+            train_per_class, database_limit) to draw on the data, so that a count larger than a
+            class fails here rather than after the first notebook ran.
 
     Returns:
         ``{"name", "data_dir", "images": {part: count}, "per_class": {part: [count per class]}}``
@@ -386,12 +423,22 @@ def check_data(name: str, data_dir: str | Path | None = None, *, decode: bool = 
         KeyError: unknown dataset name.
         FileNotFoundError: files missing (names them and how to get them).
         DataError: bad content (every problem as file:line, with the fix).
+        ValueError: a split that cannot be drawn (every one named, with its options).
     """
     spec = get_spec(name)
     folder = resolve_data_dir(name, data_dir)
-    data = _read(spec, folder, decode=decode)
+    data = _read(spec, folder, decode=decode, decode_sample=DECODE_SAMPLE)
     parts = {"pool": data} if isinstance(data, InMemoryImages) else data
     _class_names(spec, folder)
+    labels = data.labels if isinstance(data, InMemoryImages) else {s: data[f].labels for s, f in LIST_FILES.items()}
+    problems = []
+    for options in split_options:
+        try:
+            make_splits(spec.protocol, labels, **options)
+        except ValueError as error:
+            problems.append(f"split {options}: {error}")
+    if problems:
+        raise ValueError(f"{name} in {folder}: " + "; ".join(problems))
     return {
         "name": name,
         "data_dir": str(folder),

@@ -28,6 +28,57 @@ TOKEN_LAYOUTS = {
 }
 
 
+POOL_PADDINGS = {
+    "symmetric": "one position of padding on every side (PyTorch's padding=1), as the official HybridHash code pools",
+    "same": "TensorFlow SAME: the padding a stride-2 window needs goes to the bottom/right edge only, as timm builds "
+    "nest_base_jx, whose JAX-trained weights expect it",
+}
+
+
+class SameMaxPool2d(nn.Module):
+    """Max-pool with TensorFlow SAME padding: output edge ceil(H / stride), extra padding at the end.
+
+    The total padding per axis is ``max((ceil(H / s) - 1) * s + k - H, 0)``, split as
+    ``floor(p / 2)`` before and the rest after, filled with -inf so it never wins the max
+    (the rule of TensorFlow's ``padding="SAME"``; for a 3x3/2 pool on an even edge that is
+    0 before and 1 after, where PyTorch's ``padding=1`` puts 1 on each side).
+    """
+
+    def __init__(self, kernel_size: int, stride: int) -> None:
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = stride
+
+    def _padding(self, edge: int) -> tuple[int, int]:
+        total = max((-(-edge // self.stride) - 1) * self.stride + self.kernel_size - edge, 0)
+        return total // 2, total - total // 2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) float -> (B, C, ceil(H / stride), ceil(W / stride)) float."""
+        top, bottom = self._padding(x.shape[-2])
+        left, right = self._padding(x.shape[-1])
+        x = F.pad(x, (left, right, top, bottom), value=float("-inf"))
+        return F.max_pool2d(x, self.kernel_size, self.stride)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding=SAME"
+
+
+def downsampling_max_pool(padding: str = "symmetric") -> nn.Module:
+    """The 3x3, stride-2 max-pool that halves a level's map (NesT's aggregation), with the given padding.
+
+    Args:
+        padding: a :data:`POOL_PADDINGS` name. Both give an output edge of ceil(H / 2); they
+            differ in which input positions each window covers.
+
+    Raises:
+        KeyError: unknown padding name (the message lists the valid ones).
+    """
+    if padding not in POOL_PADDINGS:
+        raise KeyError(f"unknown pool_padding {padding!r}: valid names are {sorted(POOL_PADDINGS)}")
+    return SameMaxPool2d(3, 2) if padding == "same" else nn.MaxPool2d(3, stride=2, padding=1)
+
+
 def blockify(x: torch.Tensor, block_size: int) -> torch.Tensor:
     """Cut a channels-last map into square non-overlapping blocks of tokens.
 
@@ -244,7 +295,9 @@ class InteractionModule(nn.Module):
     Maps (B, Din, H, W) -> (B, Dout, H/2, W/2) (spec §1, "Interaction module"). ``local`` and
     ``global_`` switch the branches for the ablations; with neither, the module is the
     "no interaction" aggregation: 1x1 conv -> LayerNorm -> max-pool (spec §1, "Ablation
-    variants"). With only ``local`` it is exactly NesT's ConvPool.
+    variants"). With only ``local`` it is exactly NesT's ConvPool; ``pool_padding`` picks the
+    max-pool's padding (:data:`POOL_PADDINGS`: "symmetric" as the official HybridHash code,
+    "same" as timm's ``nest_base_jx``).
     """
 
     def __init__(
@@ -259,6 +312,7 @@ class InteractionModule(nn.Module):
         local: bool = True,
         global_: bool = True,
         norm_eps: float = 1e-6,
+        pool_padding: str = "symmetric",
     ) -> None:
         super().__init__()
         self.local = local
@@ -270,7 +324,7 @@ class InteractionModule(nn.Module):
             self.conv_global = nn.Conv2d(in_dim, out_dim, 1, bias=False)
             self.global_attention = BlockTokenAttention(out_dim, num_heads, num_tokens, kernel, token_layout)
         self.norm = nn.LayerNorm(out_dim, eps=norm_eps)
-        self.pool = nn.MaxPool2d(3, stride=2, padding=1)
+        self.pool = downsampling_max_pool(pool_padding)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, Din, H, W) float -> (B, Dout, H/2, W/2) float."""

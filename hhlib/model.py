@@ -22,7 +22,9 @@ import torch
 from torch import nn
 
 from hhlib.layers import (
+    POOL_PADDINGS,
     TOKEN_LAYOUTS,
+    BlockTokenAttention,
     ConvBackbone,
     DivideEncodeHead,
     HashLayer,
@@ -36,6 +38,7 @@ from hhlib.pretrained import LoadReport, from_pretrained_nest, load_checkpoint
 __all__ = [
     "BACKBONES",
     "HEADS",
+    "POOL_PADDINGS",
     "PRESETS",
     "TOKEN_LAYOUTS",
     "VARIANTS",
@@ -103,6 +106,10 @@ class HybridHashConfig:
     head: str = "hash_layer"  # spec §1 "Hash layer"; "divide_encode" for DNNH/NINH
     token_layout: str = "paper"  # spec §1 "A discrepancy": "paper" (default) or "reference" (official code)
     cnn_convs_per_level: int = 2  # hhlib's CNN baseline (not in the paper): conv-BN-ReLU units per level
+    # max-pool padding of the level aggregations (hhlib.layers.POOL_PADDINGS). None derives it from the
+    # backbone: "same" for backbone="nest" (timm builds nest_base_jx with TF SAME padding, which its JAX
+    # weights need), "symmetric" otherwise (the official HybridHash code pools with padding=1)
+    pool_padding: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("embed_dims", "num_heads", "depths"):
@@ -112,10 +119,13 @@ class HybridHashConfig:
         for name, registry in (("variant", VARIANTS), ("backbone", BACKBONES), ("head", HEADS), ("token_layout", TOKEN_LAYOUTS)):
             if getattr(self, name) not in registry:
                 raise KeyError(f"unknown {name} {getattr(self, name)!r}: valid names are {sorted(registry)}")
+        if self.pool_padding is not None and self.pool_padding not in POOL_PADDINGS:
+            raise KeyError(f"unknown pool_padding {self.pool_padding!r}: valid names are {sorted(POOL_PADDINGS)} (None: derived from the backbone)")
         if self.backbone != "hybridhash" and self.variant != "hybrid":
             raise ValueError(f"variant {self.variant!r} applies to backbone='hybridhash' only: use variant='hybrid' with backbone={self.backbone!r}")
         if self.num_levels < 1:
             raise ValueError(f"num_levels must be >= 1, got {self.num_levels}: the paper uses 3")
+        self._check_ranges()
         for name in ("embed_dims", "num_heads", "depths"):
             if len(getattr(self, name)) != self.num_levels:
                 raise ValueError(f"{name} has {len(getattr(self, name))} entries but num_levels is {self.num_levels}: give one per level")
@@ -147,6 +157,19 @@ class HybridHashConfig:
                     f"{sorted(dims)}: pick a common divisor"
                 )
 
+    def _check_ranges(self) -> None:
+        """Sizes >= 1 and dropout probabilities in [0, 1), checked before any size arithmetic divides by them."""
+        for name in ("img_size", "patch_size", "in_chans"):
+            if not getattr(self, name) >= 1:
+                raise ValueError(f"{name} must be an int >= 1, got {getattr(self, name)!r}: the paper uses "
+                                 f"{getattr(HybridHashConfig, name)}")
+        if self.block_token_kernel is not None and not self.block_token_kernel >= 1:
+            raise ValueError(f"block_token_kernel must be None (the block edge) or an int >= 1, got {self.block_token_kernel!r}")
+        for name in ("drop_rate", "attn_drop_rate", "drop_path_rate"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1) (a probability of dropping; 1 drops everything and gives "
+                                 f"NaN), got {getattr(self, name)!r}")
+
     def _check_grid(self) -> None:
         unit = self.patch_size * 2 ** (self.num_levels - 1)
         if self.img_size % unit == 0:
@@ -168,6 +191,13 @@ class HybridHashConfig:
             edge = (edge + 1) // 2  # 3x3 max-pool, stride 2, padding 1
             sizes.append(edge)
         return tuple(sizes)
+
+    @property
+    def aggregation_padding(self) -> str:
+        """The level aggregations' max-pool padding: ``pool_padding``, or "same" for the NesT backbone and "symmetric" otherwise."""
+        if self.pool_padding is not None:
+            return self.pool_padding
+        return "same" if self.backbone == "nest" else "symmetric"
 
     @property
     def block_size(self) -> int:
@@ -237,10 +267,23 @@ PRESETS = {
 }
 
 
+TRUNC_BOUND = 2.0  # NesT/timm init: trunc_normal_(std=.02, a=-2, b=2), absolute bounds
+
+
 @torch.no_grad()
-def _trunc_normal_(tensor: torch.Tensor, std: float) -> None:
-    """NesT's trunc_normal_(std, a=-2, b=2): the bounds sit 100 std out, so a clamped normal draw is the same distribution, twice as fast to build."""
-    tensor.normal_(0.0, std).clamp_(-2.0, 2.0)
+def _trunc_normal_(tensor: torch.Tensor, std: float, bound: float = TRUNC_BOUND) -> None:
+    """Fill ``tensor`` from N(0, std^2) truncated to [-bound, bound] (NesT's ``trunc_normal_(std, a=-2, b=2)``).
+
+    Draws a normal sample and redraws every value outside the bounds until none is left: rejection
+    sampling, which gives exactly the truncated distribution (clamping would pile the tails onto the
+    bounds). At the NesT bounds (100 std) a redraw practically never happens, so this costs one
+    ``normal_``.
+    """
+    tensor.normal_(0.0, std)
+    outside = tensor.abs() > bound
+    while bool(outside.any()):
+        tensor[outside] = torch.randn(int(outside.sum()), dtype=tensor.dtype, device=tensor.device) * std
+        outside = tensor.abs() > bound
 
 
 def _init_weights(module: nn.Module, std: float) -> None:
@@ -286,6 +329,7 @@ class HybridHash(nn.Module):
                         num_heads=cfg.interaction_heads,
                         token_layout=cfg.token_layout,
                         norm_eps=cfg.norm_eps,
+                        pool_padding=cfg.aggregation_padding,
                         **cfg.branches,
                     )
                 levels.append(
@@ -318,11 +362,9 @@ class HybridHash(nn.Module):
             )
         else:
             self.divide_encode = DivideEncodeHead(cfg.feature_dim, cfg.bits)
-        if cfg.token_layout == "reference":
-            # The official model defines FcLayer but its forward never uses it. It exists here only
-            # in the reference layout, frozen, so that official checkpoints load exactly and the
-            # parameter count matches (55,619,072 for paper15 / 64 bits).
-            self.reference_fc = nn.Linear(cfg.feature_dim, cfg.bits).requires_grad_(False)
+        # The official model also defines an FcLayer that its forward never uses; hhlib leaves it out
+        # (load_checkpoint reports it as dropped), so paper15 / 64 bits has 55,586,240 parameters,
+        # the official 55,619,072 less FcLayer's 512 x 64 + 64.
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -335,12 +377,20 @@ class HybridHash(nn.Module):
         if self.config.backbone != "cnn":
             for level in self.levels:
                 _trunc_normal_(level.pos_embed, std)
+        for module in self.modules():
+            if isinstance(module, BlockTokenAttention):
+                nn.init.zeros_(module.pos_embed)  # the official code leaves the block-token embedding at zero
         if self.config.head == "divide_encode":
             _trunc_normal_(self.divide_encode.weight, std)
             nn.init.zeros_(self.divide_encode.bias)
 
     def _check_input(self, images: torch.Tensor) -> None:
         size = self.config.img_size
+        if images.ndim == 4 and images.shape[-1] != images.shape[-2]:
+            raise ValueError(
+                f"images are {images.shape[-2]}x{images.shape[-1]} px, not square: HybridHash takes square "
+                f"{size}x{size} images; resize or crop them to {size}x{size} (hhlib.transforms does)"
+            )
         if images.ndim != 4 or images.shape[1] != self.config.in_chans or tuple(images.shape[-2:]) != (size, size):
             raise ValueError(
                 f"images have shape {tuple(images.shape)} but the model was built for (B, {self.config.in_chans}, {size}, {size}): "
@@ -391,7 +441,8 @@ class HybridHash(nn.Module):
             z = self.hash_layer(fmap)
         else:
             z = self.divide_encode(fmap.mean(dim=(2, 3)))
-        return z if logits else torch.tanh(z)
+        # float32 tanh: under autocast a bf16/fp16 tanh has an exactly zero gradient beyond |z| ~ 3.5 (bf16)
+        return z if logits else torch.tanh(z.float())
 
     @torch.no_grad()
     def encode(self, images: torch.Tensor, packed: bool = False) -> torch.Tensor:

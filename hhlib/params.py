@@ -447,39 +447,214 @@ def resolve_path(path: str | Path | None, notebooks_dir: str | Path | None = Non
 
 
 def check_dataset_ready(
-    param_set: str, params_dir: str | Path | None = None, notebooks_dir: str | Path | None = None
+    param_set: str, params_dir: str | Path | None = None, notebooks_dir: str | Path | None = None,
+    *, decode: bool = False,
 ) -> dict[str, dict[str, Any]]:
-    """Validate a parameter set, its dataset's files and its pretrained weights before any work.
+    """Validate a parameter set, every training run it describes, its dataset's files and weights before any work.
 
     Args:
         param_set: folder under params/ (a dataset name, or ``smoke``).
         params_dir: the params folder (None = the repository's params/).
         notebooks_dir: the notebooks folder (None = the repository's notebooks/).
+        decode: decode every image of a list-file dataset (otherwise a sample per list).
 
     Returns:
         stage -> effective parameters (as :func:`check_params`).
 
     Raises:
-        ParamsError: invalid parameter files.
-        FileNotFoundError: the dataset's files or the pretrained weights are missing; the message
-            says where they must be and how to get them.
+        ParamsError: invalid parameter files, or runs that would fail (every one listed, with a data
+            problem found at the same time).
+        FileNotFoundError: the dataset's files are missing; the message says where they must be
+            and how to get them.
         hhlib.datasets.DataError: the dataset's files are there but malformed.
+        ValueError: a split cannot be drawn (a per-class count larger than a class).
     """
     from hhlib.data import check_data
 
     effective = check_params(param_set, params_dir, notebooks_dir)
+    problems = check_training_runs(param_set, effective, notebooks_dir)
     first = effective["01_prepare_data"]
-    check_data(first["dataset"], resolve_path(first.get("data_dir"), notebooks_dir))
-    for stage, values in effective.items():
-        weights = values.get("pretrained")
-        if weights is not None and not resolve_path(weights, notebooks_dir).is_file():
-            raise FileNotFoundError(
-                f"params/{param_set}/{stage}.yaml: pretrained weights {resolve_path(weights, notebooks_dir)} not found: "
-                "put timm's nest_base_jx ImageNet-1k checkpoint there (on a machine with internet: "
-                "timm.create_model('nest_base_jx', pretrained=True) then torch.save(model.state_dict(), path)), "
-                "or set pretrained: null to train from scratch"
-            )
+    try:
+        check_data(first["dataset"], resolve_path(first.get("data_dir"), notebooks_dir), decode=decode,
+                   split_options=_split_options(effective))
+    except (FileNotFoundError, ValueError) as error:
+        if not problems:
+            raise
+        problems.append(f"data: {error}")
+    if problems:
+        raise ParamsError(problems)
     return effective
+
+
+# Stages whose notebook trains, and how it turns its parameters into TrainConfigs (notebooks 02 and 05).
+TRAINING_STAGES = ("02_train", "05_ablations")
+# A stand-in training-set size for building losses in the check (their memory banks are sized by it;
+# no loss validates it against the data), ours.
+CHECK_N_TRAIN = 100
+
+
+def training_runs(stage: str, values: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The TrainConfig dicts a training notebook builds from its effective parameters.
+
+    Notebook 02 trains one model per ``bits_list`` entry with its loss, loss_params and
+    model_overrides; notebook 05 expands its lists with :func:`ablation_plan`. Both pass every
+    other parameter named like a TrainConfig field unchanged (the notebooks' ``recipe``).
+
+    Args:
+        stage: ``"02_train"`` or ``"05_ablations"``.
+        values: the stage's effective parameters (:func:`check_params`).
+
+    Returns:
+        One dict of TrainConfig fields per run (not validated: :func:`check_training_runs` does that).
+
+    Raises:
+        KeyError: a stage that does not train, or an unknown name in 05's lists.
+    """
+    from hhlib.train import TrainConfig
+
+    fields = set(TrainConfig.field_names())
+    if stage == "02_train":
+        recipe = {k: v for k, v in values.items() if k in fields and k != "bits"}
+        return [{**recipe, "bits": bits} for bits in values.get("bits_list") or []]
+    if stage == "05_ablations":
+        plan = ablation_plan(
+            values.get("bits_list") or [], variants=values.get("variants", ("hybrid",)),
+            block_token_kernels=values.get("block_token_kernels", (None,)), alphas=values.get("alphas", ()),
+            token_layouts=values.get("token_layouts", ("paper",)), losses=values.get("losses", ("wml",)),
+            backbones=values.get("backbones", ("hybridhash",)), model_overrides=values.get("model_overrides"),
+            loss_params=values.get("loss_params"),
+        )
+        return [{**{k: v for k, v in values.items() if k in fields and k not in run["train"]}, **run["train"]}
+                for run in plan]
+    raise KeyError(f"stage {stage!r} trains nothing: training stages are {', '.join(TRAINING_STAGES)}")
+
+
+# The TrainConfig fields each part of a run is built from: each part is checked on its own, so that
+# one bad value does not hide the others.
+RUN_PARTS = {
+    "loss": ("dataset", "loss", "bits", "loss_params"),
+    "transform": ("dataset", "preset", "img_size", "model_overrides", "transform_params"),
+    "network": ("dataset", "preset", "bits", "loss", "img_size", "model_overrides", "pretrained"),
+    "device": ("device",),
+}
+
+
+def _build_part(part: str, config: Any, notebooks_dir: str | Path | None) -> str | None:
+    """Build one part of a run from ``config``; a problem the part itself finds, as text (None = fine)."""
+    import torch
+
+    from hhlib import losses
+    from hhlib.data import get_spec
+    from hhlib.pretrained import backbone_problem, plan_nest_weights
+    from hhlib.runtime import resolve_device
+    from hhlib.train import _build_network, _image_size
+    from hhlib.transforms import build_transform
+
+    spec = get_spec(config.dataset)
+    if part == "loss":
+        losses.build(config.loss, config.bits, spec.n_classes, CHECK_N_TRAIN, **config.loss_params)
+    elif part == "transform":
+        try:
+            build_transform(spec.transform, True, _image_size(config), **config.transform_params)
+        except TypeError as error:
+            return f"transform_params {config.transform_params}: {error}"
+    elif part == "device":
+        device = resolve_device(config.device)
+        if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+            return f"device {config.device!r}: this machine has {torch.cuda.device_count()} CUDA device(s): use 'cuda:0' or 'auto'"
+    elif part == "network":
+        with torch.device("meta"):  # shapes only: no memory, no time
+            network = _build_network(config)
+        if config.pretrained is not None:
+            weights = resolve_path(config.pretrained, notebooks_dir)
+            if not weights.is_file():
+                return (f"pretrained weights {weights} not found: put timm's nest_base_jx ImageNet-1k checkpoint "
+                        "there (on a machine with internet: timm.create_model('nest_base_jx', pretrained=True) then "
+                        "torch.save(model.state_dict(), path)), or set pretrained: null to train from scratch")
+            return backbone_problem(plan_nest_weights(network, weights), weights)
+    return None
+
+
+def _run_problems(values: Mapping[str, Any], notebooks_dir: str | Path | None) -> list[str]:
+    """Build one run's TrainConfig, loss, train transform, network (meta device), device and weights plan."""
+    from hhlib.train import TrainConfig
+
+    problems = []
+    failures = (KeyError, TypeError, ValueError, ZeroDivisionError, RuntimeError)
+    try:
+        TrainConfig.from_dict(dict(values))
+    except failures as error:
+        problems.append(str(error))
+    for part, keys in RUN_PARTS.items():
+        try:
+            config = TrainConfig.from_dict({k: values[k] for k in keys if k in values})
+        except failures:
+            continue  # a bad field of the part: the full TrainConfig above already named it
+        try:
+            problem = _build_part(part, config, notebooks_dir)
+        except failures as error:
+            problem = f"{part}: {type(error).__name__}: {error}"
+        if problem:
+            problems.append(problem.replace("\n", " "))
+    return problems
+
+
+def check_training_runs(
+    param_set: str, effective: Mapping[str, Mapping[str, Any]], notebooks_dir: str | Path | None = None
+) -> list[str]:
+    """Build every training run of a parameter set as its notebook will, and list what fails.
+
+    For each run of notebooks 02 and 05: the TrainConfig (optimizer, schedule, ranges), the loss
+    with its loss_params, the train transform with its transform_params, the network with its
+    model_overrides (on the ``meta`` device: no memory, no time), the device, and the pretrained
+    weights (that the backbone would load from them).
+
+    Args:
+        param_set: folder under params/ (for messages).
+        effective: stage -> effective parameters (:func:`check_params`).
+        notebooks_dir: the notebooks folder (relative weight paths are resolved against it).
+
+    Returns:
+        Problems, each ``"params/<set>/<stage>.yaml: run <bits/run name>: <what failed>"``; one
+        line per distinct problem of a stage (empty = every run builds).
+    """
+    problems: list[str] = []
+    for stage in TRAINING_STAGES:
+        if stage not in effective:
+            continue
+        try:
+            runs = training_runs(stage, effective[stage])
+        except (KeyError, TypeError, ValueError) as error:
+            problems.append(f"params/{param_set}/{stage}.yaml: {error}")
+            continue
+        seen: dict[str, list[str]] = {}
+        for run in runs:
+            for problem in _run_problems(run, notebooks_dir):
+                seen.setdefault(problem, []).append(run.get("run_name") or f"{run.get('loss')}_{run.get('bits')}")
+        problems += [f"params/{param_set}/{stage}.yaml: {_runs_label(names, len(runs))}: {problem}"
+                     for problem, names in seen.items()]
+    return problems
+
+
+def _runs_label(names: Sequence[str], total: int) -> str:
+    if len(names) == total and total > 1:
+        return f"all {total} runs"
+    if len(names) > 4:
+        return f"{len(names)} runs ({', '.join(names[:3])}, ...)"
+    return f"run {', '.join(names)}" if len(names) == 1 else f"runs {', '.join(names)}"
+
+
+def _split_options(effective: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The distinct split draws of a set's stages (05 may use its own database_limit)."""
+    options = []
+    for values in effective.values():
+        if "query_per_class" not in values and "train_per_class" not in values:
+            continue  # a stage that draws no split
+        option = {"seed": values.get("split_seed", 0), "query_per_class": values.get("query_per_class"),
+                  "train_per_class": values.get("train_per_class"), "database_limit": values.get("database_limit")}
+        if option not in options:
+            options.append(option)
+    return options
 
 
 def ablation_plan(
@@ -606,24 +781,28 @@ def _ablation_run(study: str, value: str, overrides: dict, loss: str, params: di
 
 
 def main(argv: Sequence[str]) -> int:
-    """Command line: ``python -m hhlib.params check <set> [<set> ...]`` (exit 0 = ready).
+    """Command line: ``python -m hhlib.params check [--decode] <set> [<set> ...]`` (exit 0 = ready).
 
     Args:
-        argv: the arguments after the module name.
+        argv: the arguments after the module name; ``--decode`` decodes every image of a
+            list-file dataset (otherwise a sample per list is decoded).
 
     Returns:
         The exit status: 0 ready, 1 a problem (printed to stderr), 2 usage error.
     """
+    decode = "--decode" in argv
+    argv = [arg for arg in argv if arg != "--decode"]
     if len(argv) < 2 or argv[0] != "check":
-        print("usage: python -m hhlib.params check <set> [<set> ...]   (sets: folders of params/)", file=sys.stderr)
+        print("usage: python -m hhlib.params check [--decode] <set> [<set> ...]   (sets: folders of params/)",
+              file=sys.stderr)
         return 2
     for param_set in argv[1:]:
         try:
-            check_dataset_ready(param_set)
+            check_dataset_ready(param_set, decode=decode)
         except (ParamsError, FileNotFoundError, KeyError, ValueError) as error:
             print(f"hhlib.params: {param_set}: not ready, nothing was run.\n{error}", file=sys.stderr)
             return 1
-        print(f"hhlib.params: {param_set}: parameter files valid, data present")
+        print(f"hhlib.params: {param_set}: parameter files valid, every training run builds, data present")
     return 0
 
 

@@ -44,8 +44,16 @@ OFFICIAL_RENAMES = (
     (r"^hashlayer_train\.convS2\.", "hash_layer.conv_col."),
     (r"^hashlayer_train\.conv2\.", "hash_layer.conv_hash."),
     (r"^hashlayer_train\.", "hash_layer."),
-    (r"^FcLayer\.", "reference_fc."),
 )
+
+# Official tensors hhlib has no counterpart for, with the reason load_checkpoint reports.
+OFFICIAL_UNUSED = {
+    r"FcLayer\..+": "the official model's FcLayer, never used by its forward (hhlib leaves it out)",
+}
+# Tensors of older hhlib checkpoints that the model no longer has, with the reason load_checkpoint reports.
+LEGACY_UNUSED = {
+    r"reference_fc\..+": "older hhlib's frozen copy of the official FcLayer, never used (hhlib now leaves it out)",
+}
 
 TIMM_NEST_NAME = "nest_base_jx"  # timm's ImageNet-1k NesT-B (JAX weights), spec §1
 
@@ -67,6 +75,11 @@ class LoadReport:
     dropped: list[str] = field(default_factory=list)
     resized: list[str] = field(default_factory=list)
     reasons: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, object]:
+        """Counts plus the one-line summary, JSON-ready (what result.json records)."""
+        return {"loaded": len(self.loaded), "new": len(self.new), "dropped": len(self.dropped),
+                "resized": len(self.resized), "summary": str(self).splitlines()[0]}
 
     def __str__(self) -> str:
         lines = [f"loaded {len(self.loaded)} tensors, {len(self.new)} new, {len(self.dropped)} dropped, {len(self.resized)} resized"]
@@ -248,6 +261,65 @@ def load_nest_weights(model: nn.Module, source: str | Path | Mapping[str, torch.
     return LoadReport(loaded=list(tensors), new=new, dropped=list(dropped), resized=resized, reasons=dropped)
 
 
+def plan_nest_weights(model: nn.Module, source: str | Path | Mapping[str, torch.Tensor]) -> LoadReport:
+    """The :class:`LoadReport` that :func:`load_nest_weights` would give, without changing ``model``.
+
+    Works on a model built on the ``meta`` device (only shapes are compared), so a parameter check
+    can test a weights file against every configuration in seconds.
+
+    Args:
+        model: a :class:`hhlib.model.HybridHash` (any device, ``meta`` included).
+        source: a weights file or a state dict (as :func:`load_nest_weights`; no ``"timm"`` download).
+
+    Returns:
+        The report (loaded / new / dropped / resized keys).
+    """
+    tensors, dropped, resized = _plan_nest(read_state_dict(source), model)
+    new = [key for key in model.state_dict() if key not in tensors]
+    return LoadReport(loaded=list(tensors), new=new, dropped=list(dropped), resized=resized, reasons=dropped)
+
+
+class PretrainedError(ValueError):
+    """Pretrained weights were asked for but the backbone did not load from them."""
+
+
+def backbone_problem(report: LoadReport, source: str | Path) -> str | None:
+    """Why ``report`` shows that the NesT backbone did not load from ``source`` (None = it loaded).
+
+    The backbone loaded when at least one tensor loaded and every model tensor with a NesT
+    counterpart (patch embedding, position embeddings, transformer layers, interaction local
+    conv/norm, final norm: :data:`NEST_SHARED_KEYS`) received one.
+
+    Args:
+        report: the result of :func:`load_nest_weights` or :func:`plan_nest_weights`.
+        source: the weights file (for the message).
+
+    Returns:
+        A message naming the file, what loaded and the fix; None when the backbone loaded.
+    """
+    missing = [key for key in report.new if _is_shared(key)]
+    if report.loaded and not missing:
+        return None
+    shown = ", ".join(label for label, _ in _compress(missing)) if missing else "(the model has no NesT tensor)"
+    return (
+        f"pretrained weights {source} did not load the backbone ({str(report).splitlines()[0]}; not loaded: {shown}): "
+        f"pass timm's {TIMM_NEST_NAME} state dict for a NesT-B-sized preset (\"paper\"), or set pretrained: null "
+        "to train from scratch"
+    )
+
+
+def require_backbone(report: LoadReport, source: str | Path) -> LoadReport:
+    """Return ``report`` when the backbone loaded from ``source``; raise otherwise.
+
+    Raises:
+        PretrainedError: see :func:`backbone_problem` (names the file, the counts and the fix).
+    """
+    problem = backbone_problem(report, source)
+    if problem:
+        raise PretrainedError(problem)
+    return report
+
+
 def from_pretrained_nest(model: nn.Module, source: str | Path | Mapping[str, torch.Tensor], strict: bool = False) -> LoadReport:
     """Initialise ``model`` from ImageNet NesT-B weights; see :func:`load_nest_weights` (same arguments and result)."""
     return load_nest_weights(model, source, strict=strict)
@@ -280,7 +352,8 @@ def load_checkpoint(model: nn.Module, path_or_state_dict: str | Path | Mapping[s
 
     Every model tensor must be present with its exact shape and nothing may be left over.
     Official checkpoints need ``token_layout="reference"`` (their global branches use the
-    official token reshape, and they carry the unused ``FcLayer``).
+    official token reshape); their unused ``FcLayer.*`` is left out and listed in the report's
+    ``dropped``.
 
     Args:
         model: a :class:`hhlib.model.HybridHash` built with the checkpoint's configuration.
@@ -288,20 +361,26 @@ def load_checkpoint(model: nn.Module, path_or_state_dict: str | Path | Mapping[s
             dict with a ``"model"`` entry (hhlib's trainer).
 
     Returns:
-        A :class:`LoadReport` whose ``loaded`` lists every key (nothing new, dropped or resized).
+        A :class:`LoadReport` whose ``loaded`` lists every model key (nothing new or resized);
+        ``dropped`` lists the official checkpoint's unused ``FcLayer.*`` (or an older hhlib
+        checkpoint's ``reference_fc.*``), if any.
 
     Raises:
         ValueError: keys missing, left over, or of another shape (all named), or an official
             checkpoint given to a model with the paper token layout.
     """
     sd = read_state_dict(path_or_state_dict)
-    if is_official_state_dict(sd):
+    official = is_official_state_dict(sd)
+    if official:
         if getattr(getattr(model, "config", None), "token_layout", None) != "reference":
             raise ValueError(
                 "this checkpoint comes from the official HybridHash code (keys hashlayer_train.*), whose block-token "
                 "attention uses the reference token layout: build the model with token_layout='reference' to load it"
             )
         sd = remap_official_state_dict(sd)
+    patterns = {**(OFFICIAL_UNUSED if official else {}), **LEGACY_UNUSED}
+    unused = {key: reason for key in sd for pattern, reason in patterns.items() if re.fullmatch(pattern, key)}
+    sd = {key: value for key, value in sd.items() if key not in unused}
     target = model.state_dict()
     missing = sorted(set(target) - set(sd))
     unexpected = sorted(set(sd) - set(target))
@@ -312,4 +391,4 @@ def load_checkpoint(model: nn.Module, path_or_state_dict: str | Path | Mapping[s
             f"build the model with the configuration the checkpoint was trained with"
         )
     model.load_state_dict(sd, strict=True)
-    return LoadReport(loaded=list(target))
+    return LoadReport(loaded=list(target), dropped=list(unused), reasons=unused)

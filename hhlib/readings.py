@@ -49,11 +49,10 @@ PAPER_CLAIMS = {
 
 
 def format_value(row: Mapping[str, Any], field: str = "map") -> str:
-    """``"0.781 ± 0.004"`` (several seeds) or ``"0.781 (1 seed)"``."""
+    """``"0.781 ± 0.004"`` (several seeds) or ``"0.781 (1 seed)"``; ``" (collapsed codes)"`` added for a collapsed run."""
     std = row.get(f"{field}_std")
-    if std is None:
-        return f"{row[field]:.3f} (1 seed)"
-    return f"{row[field]:.3f} ± {std:.3f}"
+    text = f"{row[field]:.3f} (1 seed)" if std is None else f"{row[field]:.3f} ± {std:.3f}"
+    return text + (" (collapsed codes: not a result)" if row.get("collapsed") else "")
 
 
 def difference(a: Mapping[str, Any], b: Mapping[str, Any], field: str = "map") -> dict[str, Any]:

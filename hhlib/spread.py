@@ -21,6 +21,8 @@ SPREAD_FIELDS = ("map", "map_tie_aware", "map_best_over_evals", "precision_withi
 MEAN_FIELDS = ("train_seconds", "images_per_second", "mean_returned_within_radius", "best_epoch")
 # fields that differ between the seeds of one configuration and are kept as lists
 PER_SEED_FIELDS = ("seed", "run_dir")
+# flags that hold for the configuration when they hold for any of its seeds (e.g. collapsed codes)
+ANY_FIELDS = ("collapsed",)
 
 
 def seed_run_name(base: str, seed: int) -> str:
@@ -82,6 +84,9 @@ def _aggregate_group(group: list[Mapping[str, Any]], key: Sequence[str]) -> dict
         values = [row.get(name) for row in group]
         if all(v is not None for v in values):
             out[name] = mean_std(values)[0]
+    for name in ANY_FIELDS:
+        if any(name in row for row in group):
+            out[name] = any(bool(row.get(name)) for row in group)
     if all("map_last_evals" in row for row in group):
         out["map_last_evals_per_seed"] = [row["map_last_evals"] for row in group]
         out.pop("map_last_evals", None)

@@ -24,12 +24,15 @@ What the loop guarantees:
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
 import random
 import time
 import types
 import typing
+import warnings
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -43,6 +46,7 @@ from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm  # text bars: they render in terminals and notebooks alike, no ipywidgets needed
 
 from hhlib import artifacts, logs
+from hhlib.health import code_health
 from hhlib.runtime import (
     DistributedContext, autocast_dtype, environment, init_distributed, resolve_device, seed_everything, set_threads,
 )
@@ -64,6 +68,8 @@ log = logging.getLogger(__name__)  # one INFO line per epoch (hhlib.logs)
 
 # Fields that may change between a stopped run and its resumption: they do not affect the result.
 RESUME_FREE_FIELDS = ("resume", "progress", "num_workers", "eval_batch_size", "device", "compile")
+# Left out of the run folder's hash besides RESUME_FREE_FIELDS: they name where the run lives, not what it computes.
+LOCATION_FIELDS = ("out_dir", "run_name")
 
 
 class ConfigError(ValueError):
@@ -163,15 +169,23 @@ class TrainConfig:
         return asdict(self)
 
     @property
+    def config_hash(self) -> str:
+        """8 hex digits identifying what this config computes (RESUME_FREE_FIELDS and LOCATION_FIELDS excluded)."""
+        values = {k: v for k, v in self.to_dict().items() if k not in RESUME_FREE_FIELDS + LOCATION_FIELDS}
+        text = json.dumps(artifacts.json_ready(values), sort_keys=True)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
+
+    @property
     def resolved_run_name(self) -> str:
-        """``run_name``, or ``"<loss>_<bits>"`` (``"<loss>_<bits>_seed<N>"`` for seeds other than 0) when it is None."""
+        """``"<run_name>-<config_hash>"``; ``run_name`` None = ``"<loss>_<bits>"`` (``"<loss>_<bits>_seed<N>"`` for
+        seeds other than 0): changed parameters train a new run."""
         from hhlib.spread import seed_run_name
 
-        return self.run_name or seed_run_name(f"{self.loss}_{self.bits}", self.seed)
+        return f"{self.run_name or seed_run_name(f'{self.loss}_{self.bits}', self.seed)}-{self.config_hash}"
 
     @property
     def run_dir(self) -> Path:
-        """Folder of this run's files: ``<out_dir>/<dataset>/checkpoints/<run name>``."""
+        """Folder of this run's files: ``<out_dir>/<dataset>/checkpoints/<resolved_run_name>``."""
         return artifacts.run_dir(self.out_dir, self.dataset, self.resolved_run_name)
 
     def _check_types(self) -> None:
@@ -256,6 +270,10 @@ class RunResult:
         evaluation: the final model's full hhlib.evaluate.evaluate report (PR curve, P@N, radius 2).
         config: the TrainConfig as a dict.
         environment: versions, thread count and device of the run (hhlib.runtime.environment).
+        pretrained_report: what loading ``config.pretrained`` did (hhlib.pretrained.LoadReport.to_dict
+            plus ``source``); None when trained from scratch.
+        health: hhlib.health.code_health of the final database codes (constant_bits, distinct_codes,
+            collapsed): a collapsed run's mAP is not a result.
     """
 
     final_map: float
@@ -277,6 +295,8 @@ class RunResult:
     evaluation: dict = field(default_factory=dict)
     config: dict = field(default_factory=dict)
     environment: dict = field(default_factory=dict)
+    pretrained_report: dict | None = None
+    health: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Every field, JSON-ready."""
@@ -307,6 +327,8 @@ class RunResult:
             "seed": self.config.get("seed"),
             "map_last_evals": last_evaluations(self.history),
             "run_dir": self.run_dir,
+            "pretrained": (self.pretrained_report or {}).get("summary"),
+            "collapsed": self.health.get("collapsed"),
         }
         row.update(extra)
         return row
@@ -340,6 +362,7 @@ def encode(
     features: bool = False,
     continuous: bool = False,
     limit: int | None = None,
+    num_workers: int = 0,
 ) -> tuple[np.ndarray, ...]:
     """Encode a split into binary codes, in batches, with no gradient (spec Sec. 4: codes = sign of outputs).
 
@@ -352,6 +375,9 @@ def encode(
         features: also return the pooled pre-hash features (``model.features``; DLBHC re-ranking).
         continuous: return the tanh outputs (N, bits) float32 in (-1, 1) instead of the codes (t-SNE input).
         limit: encode only the first ``limit`` items of a Dataset (None = all).
+        num_workers: DataLoader worker processes decoding a Dataset's images (JPEG sets: decoding
+            on the main process would keep the accelerator waiting; benchmarks/bench_data.py).
+            Images stream batch by batch either way: only the codes are kept.
 
     Returns:
         codes (N, bits) int8 in {-1, +1} (sign of the outputs, 0 -> -1: ``hhlib.hamming.ZERO_RULE``) or, when ``continuous``, the
@@ -367,7 +393,7 @@ def encode(
     # A DataLoader draws its base seed from the global RNG unless given a generator: evaluating in
     # the middle of training would then change the training that follows (tests/test_determinism.py).
     loader = data if isinstance(data, DataLoader) else DataLoader(
-        data, batch_size=batch_size, shuffle=False, num_workers=0, pin_memory=device.type == "cuda",
+        data, batch_size=batch_size, shuffle=False, num_workers=num_workers, pin_memory=device.type == "cuda",
         generator=torch.Generator().manual_seed(0),
     )
     dtype = autocast_dtype(device)
@@ -502,13 +528,21 @@ def _gather(tensor: torch.Tensor, context: DistributedContext, differentiable: b
     return torch.cat(parts, dim=0)
 
 
-def _evaluate(model: nn.Module, splits: Any, config: TrainConfig, device: torch.device) -> tuple[dict, dict]:
+def _evaluate(model: nn.Module, splits: Any, config: TrainConfig, device: torch.device,
+              loss: nn.Module | None = None) -> tuple[dict, dict]:
     """Encode query and database, and compute the spec Sec. 4 report (mAP@topk, tie-aware mAP, curves)."""
     from hhlib.evaluate import evaluate
+    from hhlib.weighted_hamming import weighted_mean_average_precision
 
-    query_codes, query_labels = encode(model, splits.query, device, config.eval_batch_size)
-    database_codes, database_labels = encode(model, splits.database, device, config.eval_batch_size)
+    query_codes, query_labels = encode(model, splits.query, device, config.eval_batch_size, num_workers=config.num_workers)
+    database_codes, database_labels = encode(model, splits.database, device, config.eval_batch_size,
+                                             num_workers=config.num_workers)
     report = evaluate(query_codes, database_codes, query_labels, database_labels, topk=splits.topk)
+    weights = None if loss is None else loss.retrieval_weights()
+    if weights is not None:  # DRSDH: rank by its learned bit weights; the Hamming figures stay as map_hamming etc.
+        report["map_hamming"], report["ranking"] = report["map"], "weighted_hamming"
+        report["map"] = weighted_mean_average_precision(query_codes, database_codes, query_labels,
+                                                        database_labels, weights, splits.topk)
     codes = {"query_codes": query_codes, "database_codes": database_codes,
              "query_labels": query_labels, "database_labels": database_labels}
     return report, codes
@@ -559,13 +593,16 @@ def _build_network(config: TrainConfig) -> nn.Module:
         raise ConfigError(f"TrainConfig.model_overrides {config.model_overrides}: {error}") from None
 
 
-def _build_model(config: TrainConfig) -> nn.Module:
+def _build_model(config: TrainConfig) -> tuple[nn.Module, dict | None]:
+    """The network, with the NesT weights of ``config.pretrained`` loaded (raises when the backbone did not load)."""
     from hhlib.model import from_pretrained_nest
+    from hhlib.pretrained import require_backbone
 
     model = _build_network(config)
-    if config.pretrained is not None:
-        from_pretrained_nest(model, config.pretrained)
-    return model
+    if config.pretrained is None:
+        return model, None
+    report = require_backbone(from_pretrained_nest(model, config.pretrained), config.pretrained)
+    return model, {"source": config.pretrained, **report.to_dict()}
 
 
 def load_trained_model(checkpoint_path: str | Path, device: str | torch.device = "auto") -> nn.Module:
@@ -612,6 +649,7 @@ def fit(config: TrainConfig, *, max_epochs: int | None = None) -> RunResult | No
         FloatingPointError: the loss became NaN/inf (lower ``lr`` or set ``grad_clip``).
     """
     from hhlib import losses
+    from hhlib.data import split_fingerprint
 
     if not isinstance(config, TrainConfig):
         raise ConfigError(f"fit() takes a TrainConfig, got {type(config).__name__}: use TrainConfig.from_dict(values)")
@@ -632,9 +670,16 @@ def fit(config: TrainConfig, *, max_epochs: int | None = None) -> RunResult | No
 
     seed_everything(config.seed)
     splits = _load_splits(config)
+    fingerprint = split_fingerprint(splits)
+    if saved is not None and saved.get("split_fingerprint") != fingerprint:
+        raise ConfigError(
+            f"cannot resume from {checkpoint_path}: it was trained on other data (split fingerprint "
+            f"{saved.get('split_fingerprint')} != {fingerprint} now: the dataset files or their order changed). "
+            "Restore the data, or delete that run folder to train again on the new data"
+        )
     n_train = len(splits.train)
     loss = losses.build(config.loss, config.bits, splits.n_classes, n_train, **config.loss_params)
-    model = _build_model(config)
+    model, pretrained_report = _build_model(config)
     n_parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
     if device.type == "cuda" and config.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -737,7 +782,7 @@ def fit(config: TrainConfig, *, max_epochs: int | None = None) -> RunResult | No
         if last or (config.eval_every and (epoch + 1) % config.eval_every == 0):
             if context.is_main:
                 eval_start = time.perf_counter()
-                report, codes = _evaluate(model, splits, config, device)
+                report, codes = _evaluate(model, splits, config, device, loss)
                 record["eval_seconds"] = time.perf_counter() - eval_start
                 eval_seconds += record["eval_seconds"]
                 record["map"], record["map_tie_aware"] = report["map"], report["map_tie_aware"]
@@ -757,6 +802,7 @@ def fit(config: TrainConfig, *, max_epochs: int | None = None) -> RunResult | No
                 "history": history, "best_map": best_map, "best_epoch": best_epoch,
                 "train_seconds": train_seconds, "eval_seconds": eval_seconds,
                 "sampler": {"seed": config.seed, "next_epoch": epoch + 1, "world_size": context.world_size},
+                "split_fingerprint": fingerprint,
             })
             artifacts.write_jsonl(run_dir / artifacts.METRICS_LOG_FILE, history)
             per_epoch = (time.perf_counter() - call_start) / (epoch + 1 - start_epoch)
@@ -770,11 +816,15 @@ def fit(config: TrainConfig, *, max_epochs: int | None = None) -> RunResult | No
     if report is None and context.is_main:
         # the run had finished (checkpoint at the last epoch) but its result file was lost: evaluate again
         eval_start = time.perf_counter()
-        report, codes = _evaluate(model, splits, config, device)
+        report, codes = _evaluate(model, splits, config, device, loss)
         eval_seconds += time.perf_counter() - eval_start
         artifacts.save_codes(run_dir / artifacts.CODES_FILE, **codes)
     if not context.is_main:
         return None
+    health = code_health(codes["database_codes"])
+    if health["collapsed"]:
+        warnings.warn(f"{config.resolved_run_name}: the codes collapsed ({health}): its mAP is not a result; "
+                      "train longer, lower lr or set grad_clip, or check the data", RuntimeWarning, stacklevel=2)
     result = RunResult(
         final_map=report["map"], map_tie_aware=report["map_tie_aware"], best_map=max(best_map, report["map"]),
         best_epoch=best_epoch or config.epochs, topk=report["topk"], bits=config.bits, epochs=config.epochs,
@@ -783,6 +833,7 @@ def fit(config: TrainConfig, *, max_epochs: int | None = None) -> RunResult | No
         n_parameters=n_parameters, run_dir=str(run_dir), checkpoint_path=str(checkpoint_path),
         codes_path=str(run_dir / artifacts.CODES_FILE), metrics_path=str(run_dir / artifacts.METRICS_LOG_FILE),
         history=history, evaluation=report, config=config.to_dict(), environment=environment(device),
+        pretrained_report=pretrained_report, health=health,
     )
     artifacts.write_json(result_path, result.to_dict())
     return result

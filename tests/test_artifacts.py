@@ -30,7 +30,7 @@ def test_checkpoint_round_trip(tmp_path):
 
 
 def test_failed_write_leaves_previous_file_and_no_temporary(tmp_path):
-    path = artifacts.save_checkpoint(tmp_path / "checkpoint.pt", {"epoch": 1})
+    path = artifacts.save_checkpoint(tmp_path / "checkpoint.pt", {"model": {}, "config": {}, "epoch": 1})
 
     def explode(handle):
         handle.write(b"partial")

@@ -74,6 +74,7 @@ def test_read_fashion_mnist_offline_error(tmp_path, monkeypatch):
 
     monkeypatch.setattr(torchvision.datasets, "FashionMNIST", offline)
     with pytest.raises(FileNotFoundError, match=r"(?s)train-images-idx3-ubyte.gz.*no network.*apt-get install dataset-fashion-mnist"):
+        (tmp_path / "empty").mkdir()
         read_fashion_mnist(tmp_path / "empty")
 
 

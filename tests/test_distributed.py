@@ -84,7 +84,7 @@ def test_cli_reads_yaml_and_overrides(tmp_path, monkeypatch, capsys):
         runpy.run_path(str(ROOT / "scripts" / "train.py"), run_name="__main__")
     assert exit_info.value.code == 0
     assert '"bits": 32' in capsys.readouterr().out
-    assert (tmp_path / "fashion_mnist" / "checkpoints" / "cli" / "result.json").is_file()
+    assert len(list((tmp_path / "fashion_mnist" / "checkpoints").glob("cli-*/result.json"))) == 1  # <run_name>-<config hash>
     monkeypatch.setattr(sys, "argv", ["train.py", str(path), "learning_rate=1"])
     with pytest.raises(SystemExit) as exit_info:
         runpy.run_path(str(ROOT / "scripts" / "train.py"), run_name="__main__")

@@ -68,6 +68,6 @@ def test_fit_logs_one_line_per_epoch(tmp_path, caplog):
     lines = [r.getMessage() for r in caplog.records if r.name == "hhlib.train"]
     history = artifacts.read_jsonl(result.metrics_path)
     assert len(lines) == 2
-    assert re.fullmatch(rf"wml_16 epoch 1/2 loss {history[0]['loss']:.4f} \d+ img/s \d+m\d\ds left", lines[0])
+    assert re.fullmatch(rf"{re.escape(config.resolved_run_name)} epoch 1/2 loss {history[0]['loss']:.4f} \d+ img/s \d+m\d\ds left", lines[0])
     assert f"epoch 2/2 loss {history[1]['loss']:.4f} mAP {result.final_map:.4f} " in lines[1]
     assert lines[1].endswith("0m00s left")

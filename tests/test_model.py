@@ -23,6 +23,7 @@ from hhlib.runtime import resolve_device
 
 # docs/reference-state-dict.txt: the official model's state_dict, paper configuration,
 # depths (2, 2, 15), 64 bits, 55,619,072 parameters. {j} runs over each level's layers.
+# hhlib leaves out the unused FcLayer (512 x 64 + 64), so its count is 55,586,240.
 REFERENCE_STATE_DICT = """
 patch_embed.proj.weight	(128, 3, 4, 4)
 patch_embed.proj.bias	(128,)
@@ -100,6 +101,7 @@ FcLayer.bias	(64,)
 """
 REFERENCE_DEPTHS = (2, 2, 15)
 REFERENCE_PARAMETERS = 55_619_072
+FC_LAYER_PARAMETERS = 512 * 64 + 64  # the official FcLayer, never used by its forward
 
 # hhlib key -> official key, written independently of hhlib.pretrained.OFFICIAL_RENAMES
 TO_OFFICIAL = (
@@ -109,7 +111,6 @@ TO_OFFICIAL = (
     ("hash_layer.conv_col.", "hashlayer_train.convS2."),
     ("hash_layer.conv_hash.", "hashlayer_train.conv2."),
     ("hash_layer.global_attention.", "hashlayer_train.global_attention."),
-    ("reference_fc.", "FcLayer."),
 )
 
 
@@ -294,10 +295,7 @@ def test_gradient_reaches_every_parameter_of_each_variant(variant):
     model = build("tiny32", bits=16, variant=variant, token_layout="reference", drop_path_rate=0.0)
     model(images(model.config), logits=True).sum().backward()
     for name, param in model.named_parameters():
-        if name.startswith("reference_fc."):
-            assert not param.requires_grad and param.grad is None  # unused by the official forward too
-        else:
-            assert param.grad is not None, name
+        assert param.grad is not None, name
 
 
 def test_drop_path_rises_linearly_to_the_configured_rate():
@@ -312,9 +310,9 @@ def test_parameter_count_of_the_official_configuration():
         paper = build("paper15", bits=64)
     shapes = reference_shapes()
     assert sum(int(np.prod(s)) for s in shapes.values()) == REFERENCE_PARAMETERS
-    assert sum(p.numel() for p in reference.parameters()) == REFERENCE_PARAMETERS
-    # the paper layout has no unused FcLayer (512 x 64 + 64)
-    assert sum(p.numel() for p in paper.parameters()) == REFERENCE_PARAMETERS - 512 * 64 - 64
+    # neither layout keeps the official model's unused FcLayer; the token layout adds no parameters
+    assert sum(p.numel() for p in reference.parameters()) == REFERENCE_PARAMETERS - FC_LAYER_PARAMETERS
+    assert sum(p.numel() for p in paper.parameters()) == REFERENCE_PARAMETERS - FC_LAYER_PARAMETERS
 
 
 def test_synthetic_official_state_dict_loads_with_nothing_missing_or_left_over():
@@ -323,7 +321,9 @@ def test_synthetic_official_state_dict_loads_with_nothing_missing_or_left_over()
         sd = {key: torch.empty(shape) for key, shape in reference_shapes().items()}
     report = load_checkpoint(model, sd)
     assert sorted(report.loaded) == sorted(model.state_dict())
-    assert len(report.loaded) == len(sd) and not report.new and not report.dropped
+    assert len(report.loaded) == len(sd) - 2 and not report.new
+    assert sorted(report.dropped) == ["FcLayer.bias", "FcLayer.weight"]
+    assert "never used" in report.reasons["FcLayer.weight"]
     with torch.device("meta"):
         paper_layout = build("paper15", bits=64)
     with pytest.raises(ValueError, match="token_layout='reference'"):
@@ -335,6 +335,7 @@ def test_official_checkpoint_reproduces_the_official_forward(tmp_path):
     for param in source.parameters():  # give zero-initialised tensors (pos embeds, biases) values too
         torch.nn.init.normal_(param, std=0.3)
     official = to_official(source.state_dict())
+    official.update({"FcLayer.weight": torch.randn(16, 32), "FcLayer.bias": torch.randn(16)})  # unused, as official
     assert "hashlayer_train.convS1.weight" in official and "levels.1.pool.global_attention.pos_embed_glo" in official
     torch.save(official, tmp_path / "official.pth")
     model = build("tiny32", bits=16, token_layout="reference").eval()
@@ -347,7 +348,7 @@ def test_official_checkpoint_reproduces_the_official_forward(tmp_path):
         model.cpu()
     # the paper layout with the same tensors attends among blocks instead, which changes the outputs
     paper = build("tiny32", bits=16).eval()
-    paper.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("reference_fc.")})
+    paper.load_state_dict(model.state_dict())
     assert not torch.allclose(paper(x), expected, atol=1e-4)
 
 

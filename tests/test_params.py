@@ -12,7 +12,8 @@ from hhlib import params
 
 CELL = {
     "01_prepare_data": 'dataset = "fashion_mnist"  # a dataset\ndata_dir = None  # folder\nsplit_seed = 0  # seed\n'
-                       "database_limit = 200  # subset (None: all)\nsamples_per_class = 4  # grid",
+                       "database_limit = 200  # subset (None: all)\nsamples_per_class = 4  # grid\n"
+                       "query_per_class = 1  # queries (None: the protocol's)\ntrain_per_class = 2  # train (None: the protocol's)",
     "02_train": 'dataset = "fashion_mnist"  # a dataset\nsplit_seed = 0  # seed\nbits_list = [16]  # code lengths\n'
                 'lr = 0.001  # learning rate\nprogress = False  # bars\npreset = "tiny32"  # preset\npretrained = None  # weights',
     "03_evaluate": 'dataset = "fashion_mnist"  # a dataset\nsplit_seed = 0  # seed\nbits_list = [16]  # code lengths\n'
@@ -51,7 +52,8 @@ def _write_set(params_dir: Path, name: str, values: dict[str, str]) -> None:
 def test_notebook_parameters_defaults_and_nullable(tree):
     notebooks, _ = tree
     found = params.notebook_parameters("01_prepare_data", notebooks)
-    assert list(found) == ["dataset", "data_dir", "split_seed", "database_limit", "samples_per_class"]
+    assert list(found) == ["dataset", "data_dir", "split_seed", "database_limit", "samples_per_class", "query_per_class",
+                           "train_per_class"]
     assert found["database_limit"]["default"] == 200 and found["database_limit"]["nullable"]
     assert found["data_dir"]["nullable"]  # default None
     assert not found["samples_per_class"]["nullable"]
@@ -127,7 +129,7 @@ def test_check_dataset_ready_stops_on_missing_data_and_weights(tree, tmp_path, f
         params.check_dataset_ready("nodata", params_dir, notebooks)
     _write_set(params_dir, "noweights", {"01_prepare_data": f"data_dir: {fashion_dir}\n",
                                          "02_train": "pretrained: ../nest.pth\n"})
-    with pytest.raises(FileNotFoundError, match=r"pretrained weights .*nest.pth not found: put timm's nest_base_jx"):
+    with pytest.raises(params.ParamsError, match=r"pretrained weights .*nest.pth not found: put timm's nest_base_jx"):
         params.check_dataset_ready("noweights", params_dir, notebooks)
     _write_set(params_dir, "ready", {"01_prepare_data": f"data_dir: {fashion_dir}\n"})
     assert params.check_dataset_ready("ready", params_dir, notebooks)["01_prepare_data"]["data_dir"] == str(fashion_dir)

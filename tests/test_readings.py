@@ -83,3 +83,7 @@ def test_split_and_tsne_readings():
     assert readings.tsne_readings({}) == ["No t-SNE separation is recorded yet: run notebook 04."]
     overlapping = {"tsne": {"separation": {"16": {"continuous": -0.3, "codes": 0.02}}}}
     assert readings.tsne_readings(overlapping)[0].endswith("the classes overlap in both maps.")
+
+
+def test_collapsed_runs_are_marked_wherever_they_appear():
+    assert readings.format_value({"map": 0.1, "map_std": 0.0, "collapsed": True}) == "0.100 ± 0.000 (collapsed codes: not a result)"

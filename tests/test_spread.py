@@ -57,3 +57,8 @@ def test_per_seed_rows_round_trip():
 def test_seed_run_name_keeps_the_single_seed_name_for_seed_zero():
     assert seed_run_name("wml_64", 0) == "wml_64"
     assert seed_run_name("wml_64", 3) == "wml_64_seed3"
+
+
+def test_a_flag_holds_for_the_configuration_when_any_seed_has_it():
+    (aggregated,) = aggregate_seeds([row(0, 0.7, collapsed=False), row(1, 0.1, collapsed=True)], ("method", "bits"))
+    assert aggregated["collapsed"] is True

@@ -3,6 +3,8 @@
 import json
 import math
 import re
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -49,7 +51,7 @@ def test_from_dict_round_trip_and_int_to_float():
     config = TrainConfig.from_dict({"lr": 1, "bits": 32, "model_overrides": {"depths": [1, 1, 1]}})
     assert config.lr == 1.0 and isinstance(config.lr, float)
     assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
-    assert config.run_dir.parts[-3:] == ("fashion_mnist", "checkpoints", "wml_32")
+    assert config.run_dir.parts[-3:] == ("fashion_mnist", "checkpoints", f"wml_32-{config.config_hash}")
 
 
 def test_unknown_key_lists_valid_keys():
@@ -105,7 +107,8 @@ def test_every_loss_trains_one_epoch(tmp_path, name):
     codes = artifacts.load_codes(result.codes_path)
     assert codes["query_codes"].shape == (20, 16) and codes["database_codes"].shape == (50, 16)
     assert set(np.unique(codes["database_codes"])) <= {-1, 1}
-    assert artifacts.read_json(tmp_path / "fashion_mnist" / "checkpoints" / f"{name}_16" / "result.json")["final_map"] == result.final_map
+    assert artifacts.read_json(Path(result.run_dir) / "result.json")["final_map"] == result.final_map
+    assert Path(result.run_dir).name.startswith(f"{name}_16-")
 
 
 def test_summary_row_for_metrics_json(tmp_path):
@@ -153,11 +156,18 @@ def test_resume_gives_the_uninterrupted_result(tmp_path):
     assert again.final_map == resumed.final_map and again.train_seconds == resumed.train_seconds
 
 
-def test_resume_with_a_different_config_is_an_error(tmp_path):
-    fit(tiny(tmp_path, epochs=2), max_epochs=1)
-    with pytest.raises(ConfigError, match=r"different config \(lr: 0.001 -> 0.002\).*resume=False"):
-        fit(tiny(tmp_path, epochs=2, lr=2e-3))
-    restarted = fit(tiny(tmp_path, epochs=2, lr=2e-3, resume=False, progress=False))
+def test_changed_parameters_train_a_new_run_and_a_foreign_checkpoint_is_refused(tmp_path):
+    first = tiny(tmp_path, epochs=2)
+    fit(first, max_epochs=1)
+    changed = fit(tiny(tmp_path, epochs=2, lr=2e-3))  # its own folder: trains from scratch, no refusal
+    assert Path(changed.run_dir) != first.run_dir and len(changed.history) == 2
+    assert artifacts.load_checkpoint(first.run_dir / "checkpoint.pt")["epoch"] == 1  # the first run is untouched
+    moved = tiny(tmp_path, epochs=2, lr=3e-3)
+    moved.run_dir.mkdir(parents=True)
+    shutil.copy(first.run_dir / "checkpoint.pt", moved.run_dir / "checkpoint.pt")
+    with pytest.raises(ConfigError, match=r"different config \(lr: 0.001 -> 0.003\).*resume=False"):
+        fit(moved)
+    restarted = fit(tiny(tmp_path, epochs=2, lr=3e-3, resume=False, progress=False))
     assert restarted.epochs == 2 and len(restarted.history) == 2
 
 

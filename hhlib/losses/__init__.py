@@ -2,15 +2,19 @@
 
 ``build(name, bits, n_classes, n_train, **params)`` returns a :class:`HashLoss`; calling it as
 ``loss(outputs, labels, indices)`` returns a scalar. HybridHash (ICMR 2024) Sec. 3.3 defines
-``wml``; the others are the classic methods it is compared with (see docs/losses.md).
+``wml``; the others are the classic methods it is compared with, grouped by ``family``
+(symmetric, asymmetric, central-similarity, unsupervised; see docs/losses.md).
 """
 
 from __future__ import annotations
 
 import inspect
 
-from hhlib.losses.base import HashLoss
+from hhlib.losses.adsh import ADSHLoss
+from hhlib.losses.base import FAMILIES, HashLoss
 from hhlib.losses.cnnh import CNNHLoss
+from hhlib.losses.csq import CSQLoss, MDSHCLoss
+from hhlib.losses.dch import DCHLoss
 from hhlib.losses.dh import DHLoss, SDHLoss
 from hhlib.losses.dlbhc import DLBHCLoss
 from hhlib.losses.dpsh import DPSHLoss
@@ -33,6 +37,10 @@ LOSSES: dict[str, type[HashLoss]] = {
     "dh": DHLoss,
     "sdh": SDHLoss,
     "dlbhc": DLBHCLoss,
+    "dch": DCHLoss,
+    "csq": CSQLoss,
+    "mdshc": MDSHCLoss,
+    "adsh": ADSHLoss,
 }
 
 
@@ -58,7 +66,8 @@ def build(name: str, bits: int, n_classes: int, n_train: int, **params) -> HashL
     """Build a hashing loss by name with its paper's defaults, overridden by ``params``.
 
     Args:
-        name: one of LOSSES ("wml", "dpsh", "hashnet", "dsh", "cnnh", "ninh", "drsdh", "dsrh", "dh", "sdh", "dlbhc").
+        name: one of LOSSES ("wml", "dpsh", "hashnet", "dsh", "cnnh", "ninh", "drsdh", "dsrh", "dh", "sdh", "dlbhc",
+            "dch", "csq", "mdshc", "adsh").
         bits: code length K.
         n_classes: label width C of the dataset.
         n_train: number of training images (memory rows, index range).
@@ -81,6 +90,7 @@ def build(name: str, bits: int, n_classes: int, n_train: int, **params) -> HashL
 
 
 __all__ = [
+    "FAMILIES",
     "LOSSES",
     "build",
     "loss_params",
@@ -96,4 +106,8 @@ __all__ = [
     "DHLoss",
     "SDHLoss",
     "DLBHCLoss",
+    "DCHLoss",
+    "CSQLoss",
+    "MDSHCLoss",
+    "ADSHLoss",
 ]

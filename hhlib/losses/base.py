@@ -15,11 +15,18 @@ import torch
 from torch import Tensor, nn
 
 
+FAMILIES = ("symmetric", "asymmetric", "central_similarity", "unsupervised")
+
+
 class HashLoss(nn.Module):
     """Base class of the hashing losses: input checks plus hooks with no-op defaults.
 
     Hooks the trainer calls:
-        ``prepare(train_labels)`` once before training; ``set_epoch(epoch)`` at each epoch start.
+        ``prepare(train_labels)`` once before training; ``set_epoch(epoch)`` at each epoch start;
+        ``retrieval_weights()`` at evaluation (None = plain Hamming ranking).
+    Class attribute ``family``: "symmetric" (pairwise/triplet/classification losses on the network's
+    codes alone), "asymmetric" (database codes learned apart from the network), "central_similarity"
+    (codes pulled to per-class hash centres) or "unsupervised" (labels unused).
     Attributes the trainer reads:
         ``takes_logits`` (pass pre-tanh outputs ``model(x, logits=True)`` when True) and the
         class attribute ``model_overrides`` (keyword overrides merged into ``hhlib.model.build``).
@@ -37,6 +44,7 @@ class HashLoss(nn.Module):
 
     takes_logits: bool = False
     model_overrides: ClassVar[dict] = {}
+    family: ClassVar[str]  # one of FAMILIES; every concrete loss sets it (the study groups rows by it)
 
     def __init__(self, bits: int, n_classes: int, n_train: int) -> None:
         super().__init__()
@@ -61,6 +69,14 @@ class HashLoss(nn.Module):
             epoch: index of the epoch about to start.
         """
 
+    def retrieval_weights(self) -> Tensor | None:
+        """Per-bit weights the retrieval ranking must use (weighted Hamming), or None for plain Hamming.
+
+        Returns:
+            None here; DRSDH returns its learned (bits,) weights (hhlib.weighted_hamming normalises them).
+        """
+        return None
+
     def check_inputs(self, outputs: Tensor, labels: Tensor, indices: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Validate a batch and return it as (float outputs, float labels, long indices).
 
@@ -74,7 +90,8 @@ class HashLoss(nn.Module):
             same dtype, indices (B,) int64, all on outputs' device.
 
         Raises:
-            ValueError: a shape does not match bits/n_classes/batch size, or an index is outside [0, n_train).
+            ValueError: an empty batch, a shape that does not match bits/n_classes/batch size, or an
+                index outside [0, n_train).
         """
         name = type(self).__name__
         if outputs.dim() != 2 or outputs.shape[1] != self.bits:
@@ -84,6 +101,9 @@ class HashLoss(nn.Module):
                 f"or the model with bits={self.bits}"
             )
         batch = outputs.shape[0]
+        if batch == 0:
+            raise ValueError(f"{name}: the batch is empty (0 outputs): a loss over no pairs is undefined (NaN); "
+                             "skip empty batches before calling the loss")
         if labels.dim() != 2 or labels.shape[1] != self.n_classes:
             raise ValueError(
                 f"{name}: labels have shape {tuple(labels.shape)}, expected (B, {self.n_classes}) multi-hot: "

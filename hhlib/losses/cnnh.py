@@ -147,6 +147,8 @@ class CNNHLoss(HashLoss):
         ValueError: sweeps < 1 or label_weight < 0.
     """
 
+    family = "symmetric"
+
     def __init__(
         self,
         bits: int,

@@ -9,6 +9,10 @@ whose gradient is dL/du_i = 1/2 sum_j (a_ij - s_ij) u_j + 1/2 sum_j (a_ji - s_ji
 The authors' code (DPSH-pytorch) pairs the batch with a memory U of the outputs of the whole
 training set (rows written at the batch's indices, detached) and divides both terms by
 n_train * B; hhlib does the same by default and offers in-batch pairs (``use_memory=False``).
+u is the network's linear output (``takes_logits = True``), as in the authors' code and DeepHash-pytorch:
+the quantization term, not a tanh, keeps it near +-1. On tanh outputs the 9:1 dissimilar pairs of a
+10-class batch first push every output to one shared sign pattern (a shared output bias satisfies
+most pairs), and a short Fashion-MNIST run ended with every bit constant (tests/test_no_collapse.py).
 The stable form log(1 + e^x) = log(1 + e^-|x|) + max(x, 0) is shared with HashNet and HybridHash.
 """
 
@@ -51,6 +55,9 @@ class DPSHLoss(HashLoss):
         ValueError: a weight is negative.
     """
 
+    family = "symmetric"
+    takes_logits = True  # the authors' network (and DeepHash-pytorch's) ends in a linear layer: u is not squashed
+
     def __init__(
         self,
         bits: int,
@@ -63,6 +70,8 @@ class DPSHLoss(HashLoss):
         super().__init__(bits, n_classes, n_train)
         if quantization_weight < 0:
             raise ValueError(f"quantization_weight={quantization_weight} must be >= 0 (eta of DPSH Eq. 4)")
+        if not inner_product_scale > 0:
+            raise ValueError(f"inner_product_scale={inner_product_scale} must be > 0 (the 1/2 of theta = 1/2 u^T u, DPSH Eq. 2)")
         self.quantization_weight = quantization_weight
         self.inner_product_scale = inner_product_scale
         self.use_memory = use_memory
@@ -86,7 +95,7 @@ class DPSHLoss(HashLoss):
         """DPSH loss of a batch.
 
         Args:
-            outputs: (B, bits) float tanh outputs u.
+            outputs: (B, bits) float linear outputs u (pre-tanh; ``takes_logits``).
             labels: (B, C) float multi-hot labels.
             indices: (B,) long train-split positions.
 

@@ -12,6 +12,9 @@ Laplacian regulariser enforces adjacency consistency (neighbouring images get cl
     L = mean_triplets max(0, margin + D_w(a, p) - D_w(a, n)) + lambda * tr(U^T L_S U) / B,
     tr(U^T L_S U) = 1/2 sum_ij S_ij ||u_i - u_j||^2,   L_S = D - S.
 
+Retrieval ranks by the same weighted distance on the binary codes (``retrieval_weights()``;
+hhlib.weighted_hamming normalises the weights to sum_k w_k^2 = K); hhlib.train's evaluation then reports
+that mAP as ``map`` and the plain Hamming one as ``map_hamming``.
 Bit scalability: sorting the bits by |w_k| (``bit_order()``) and keeping the first K' gives a K'-bit code.
 hhlib choices where the supervision must come from (outputs, labels, indices): the adjacency S of the
 regulariser is "shares a label" inside the batch (the paper's neighbourhood of similar appearance is
@@ -44,6 +47,8 @@ class DRSDHLoss(HashLoss):
         ValueError: margin or weight is negative.
     """
 
+    family = "symmetric"
+
     def __init__(
         self,
         bits: int,
@@ -66,6 +71,14 @@ class DRSDHLoss(HashLoss):
             (bits,) long permutation of the bit positions.
         """
         return torch.argsort(self.bit_weights.detach().abs(), descending=True)
+
+    def retrieval_weights(self) -> Tensor:
+        """The learned bit weights, for the weighted Hamming ranking at retrieval (hhlib.weighted_hamming).
+
+        Returns:
+            (bits,) float, detached, on the CPU.
+        """
+        return self.bit_weights.detach().cpu()
 
     def weighted_distance(self, codes_a: Tensor, codes_b: Tensor) -> Tensor:
         """Relaxed weighted Hamming distance between all rows of two code sets.

@@ -35,6 +35,8 @@ class DSHLoss(HashLoss):
         ValueError: margin or weight is negative.
     """
 
+    family = "symmetric"
+
     takes_logits = True
 
     def __init__(

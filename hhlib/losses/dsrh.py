@@ -54,6 +54,8 @@ class DSRHLoss(HashLoss):
         ValueError: margin or weight is negative.
     """
 
+    family = "symmetric"
+
     def __init__(
         self,
         bits: int,

@@ -49,6 +49,9 @@ class ContinuationMixin:
     def init_continuation(self, gamma: float, power: float, step_size: int) -> None:
         if step_size < 1:
             raise ValueError(f"continuation_step_size={step_size} must be >= 1")
+        if not gamma >= 0 or not power >= 0:
+            raise ValueError(f"continuation_gamma={gamma} and continuation_power={power} must be >= 0: "
+                             "beta = (1 + gamma t)^power must not shrink (HashNet Sec. 3.3; 0.005 and 0.5 in its code)")
         self.continuation_gamma = gamma
         self.continuation_power = power
         self.continuation_step_size = step_size
@@ -86,6 +89,8 @@ class HashNetLoss(ContinuationMixin, HashLoss):
         ValueError: a schedule parameter is out of range.
     """
 
+    family = "symmetric"
+
     def __init__(
         self,
         bits: int,
@@ -99,6 +104,8 @@ class HashNetLoss(ContinuationMixin, HashLoss):
         multi_label_weighting: bool = True,  # c_ij, HashNet Eq. 3
     ) -> None:
         super().__init__(bits, n_classes, n_train)
+        if sigmoid_scale is not None and not sigmoid_scale > 0:
+            raise ValueError(f"sigmoid_scale={sigmoid_scale} must be > 0 or None (alpha of HashNet Eq. 2; None = 10 / bits)")
         self.sigmoid_scale = 10.0 / bits if sigmoid_scale is None else float(sigmoid_scale)
         self.continuation = continuation
         self.takes_logits = continuation

@@ -37,6 +37,8 @@ class NINHLoss(HashLoss):
         ValueError: margin is negative.
     """
 
+    family = "symmetric"
+
     model_overrides: ClassVar[dict] = {"head": "divide_encode"}
 
     def __init__(self, bits: int, n_classes: int, n_train: int, margin: float = 1.0) -> None:  # DNNH Eq. 2

@@ -45,6 +45,8 @@ class WeightedMaximumLikelihoodLoss(ContinuationMixin, HashLoss):
         ValueError: alpha is not positive.
     """
 
+    family = "symmetric"
+
     def __init__(
         self,
         bits: int,
