@@ -79,7 +79,7 @@ def trained_run(tmp_path_factory):
     return run_dir
 
 
-def _database_images(run_dir: Path, folder: Path, count: int) -> list[Path]:
+def _database_images(folder: Path, count: int) -> list[Path]:
     """The first ``count`` database images of the run's split, as PNG files."""
     from hhlib.data import load_splits
 
@@ -101,7 +101,7 @@ def test_evaluate_reproduces_the_runs_map(trained_run, capsys):
 
 
 def test_folder_index_encodes_as_the_run_and_search_explains_ties(trained_run, tmp_path, capsys):
-    paths = _database_images(trained_run, tmp_path / "images", 12)
+    paths = _database_images(tmp_path / "images", 12)
     index_dir = tmp_path / "index"
     assert cli.main(["index", "build", str(tmp_path / "images"), "--model", str(trained_run),
                      "--out", str(index_dir), "--device", "cpu"]) == 0
@@ -124,7 +124,7 @@ def test_folder_index_encodes_as_the_run_and_search_explains_ties(trained_run, t
 
 
 def test_dataset_index_and_table_output(trained_run, tmp_path, capsys):
-    [image] = _database_images(trained_run, tmp_path / "images", 1)
+    [image] = _database_images(tmp_path / "images", 1)
     index_dir = tmp_path / "index"
     assert cli.main(["index", "build", "fashion_mnist", "--model", str(trained_run), "--out", str(index_dir)]) == 0
     assert "40 images, 16-bit codes" in capsys.readouterr().out
@@ -184,3 +184,11 @@ def test_check_command(capsys):
     out = capsys.readouterr().out
     assert "smoke: parameter files valid" in out and "data present" in out
     assert cli.main(["check", "no_such_set"]) == 1
+
+
+def test_python_dash_m_hhlib_is_the_command():
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-m", "hhlib", "--help"], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and "{train,evaluate,check,index,search}" in run.stdout
