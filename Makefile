@@ -102,6 +102,7 @@ $(OUT)/05_ablations.ipynb: notebooks/05_ablations.ipynb params/$(DATASET)/05_abl
 $(OUT)/%.ipynb:
 	@mkdir -p $(OUT)
 	$(BIN)/papermill notebooks/$*.ipynb $(OUT)/.running-$*.ipynb -f params/$(DATASET)/$*.yaml --cwd notebooks -k hhlib --no-progress-bar --log-output
+	@$(BIN)/python -m hhlib.logs strip $(OUT)/.running-$*.ipynb >/dev/null  # shown live above; each epoch is in metrics.jsonl
 	@mv $(OUT)/.running-$*.ipynb $@
 	$(BIN)/jupyter nbconvert --to html --log-level WARN $@
 

@@ -6,20 +6,29 @@ So that these lines show without any setup, in a terminal, a notebook or a paper
 ``sys.stderr``, unless the application configured logging itself (a handler on the root logger).
 The level comes from the environment variable ``HHLIB_LOG_LEVEL`` (default ``INFO``; ``WARNING``
 silences the epoch lines). Code that wants its own format just configures logging before calling hhlib.
+
+``make reproduce`` shows these lines in the terminal as they come (papermill ``--log-output``) and then
+removes them from the executed notebook with ``python -m hhlib.logs strip <notebook>``
+(:func:`strip_log_lines`), so the rendered study keeps its tables and figures without hundreds of
+epoch lines; every epoch is also in the run's ``metrics.jsonl``.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
+from pathlib import Path
+from typing import Sequence
 
-__all__ = ["LEVEL_VARIABLE", "LOGGER_NAME", "install_default_handler"]
+__all__ = ["LEVEL_VARIABLE", "LOGGER_NAME", "epoch_message", "install_default_handler", "strip_log_lines"]
 
 LOGGER_NAME = "hhlib"
 LEVEL_VARIABLE = "HHLIB_LOG_LEVEL"
 FORMAT = "%(asctime)s %(name)s %(message)s"
 DATE_FORMAT = "%H:%M:%S"
+LOG_LINE = re.compile(r"^\d\d:\d\d:\d\d hhlib(?:\.\w+)* .*(?:\n|$)", flags=re.M)  # a line in FORMAT
 
 
 class _CurrentStderrHandler(logging.StreamHandler):
@@ -90,3 +99,47 @@ def epoch_message(run_name: str, record: dict, epochs: int, seconds_left: float)
     minutes, seconds = divmod(max(round(seconds_left), 0), 60)
     parts.append(f"{minutes}m{seconds:02d}s left")
     return " ".join(parts)
+
+
+def strip_log_lines(path: str | Path) -> int:
+    """Remove the default handler's lines from the stderr outputs of an executed notebook, in place.
+
+    Other stderr text (warnings, errors) stays; an output left empty is dropped.
+
+    Args:
+        path: an ``.ipynb`` file.
+
+    Returns:
+        The number of lines removed.
+    """
+    import nbformat
+
+    notebook = nbformat.read(path, as_version=4)
+    removed = 0
+    for cell in notebook.cells:
+        kept = []
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                removed += len(LOG_LINE.findall(output["text"]))
+                output["text"] = LOG_LINE.sub("", output["text"])
+                if not output["text"]:
+                    continue
+            kept.append(output)
+        if "outputs" in cell:
+            cell["outputs"] = kept
+    nbformat.write(notebook, path)
+    return removed
+
+
+def main(argv: Sequence[str]) -> int:
+    """``python -m hhlib.logs strip NOTEBOOK.ipynb ...``: :func:`strip_log_lines` on each file."""
+    if len(argv) < 2 or argv[0] != "strip":
+        print("usage: python -m hhlib.logs strip NOTEBOOK.ipynb [...]", file=sys.stderr)
+        return 2
+    for path in argv[1:]:
+        print(f"{path}: {strip_log_lines(path)} log lines removed (they are in each run's metrics.jsonl)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -45,7 +45,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm  # text bars: they render in terminals and notebooks alike, no ipywidgets needed
 
-from hhlib import artifacts, logs
+from hhlib import artifacts
 from hhlib.health import code_health
 from hhlib.runtime import (
     DistributedContext, autocast_dtype, environment, init_distributed, resolve_device, seed_everything, set_threads,
@@ -648,7 +648,7 @@ def fit(config: TrainConfig, *, max_epochs: int | None = None) -> RunResult | No
             of a different config on resume.
         FloatingPointError: the loss became NaN/inf (lower ``lr`` or set ``grad_clip``).
     """
-    from hhlib import losses
+    from hhlib import logs, losses  # logs imported here: `python -m hhlib.logs` must not find it already loaded
     from hhlib.data import split_fingerprint
 
     if not isinstance(config, TrainConfig):

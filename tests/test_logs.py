@@ -71,3 +71,25 @@ def test_fit_logs_one_line_per_epoch(tmp_path, caplog):
     assert re.fullmatch(rf"{re.escape(config.resolved_run_name)} epoch 1/2 loss {history[0]['loss']:.4f} \d+ img/s \d+m\d\ds left", lines[0])
     assert f"epoch 2/2 loss {history[1]['loss']:.4f} mAP {result.final_map:.4f} " in lines[1]
     assert lines[1].endswith("0m00s left")
+
+
+def test_strip_log_lines_keeps_everything_but_the_log(tmp_path, capsys):
+    import nbformat
+
+    log = "00:09:26 hhlib.train wml_16 epoch 1/2 loss 1.3863 544 img/s 0m01s left\n"
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("fit()", outputs=[
+            nbformat.v4.new_output("stream", name="stderr", text=log + "UserWarning: keep me\n" + log),
+            nbformat.v4.new_output("stream", name="stdout", text=log),
+            nbformat.v4.new_output("stream", name="stderr", text=log),
+        ]),
+        nbformat.v4.new_markdown_cell("# title"),
+    ])
+    path = tmp_path / "run.ipynb"
+    nbformat.write(notebook, path)
+    assert logs.main(["strip", str(path)]) == 0
+    assert "3 log lines removed" in capsys.readouterr().out
+    outputs = nbformat.read(path, as_version=4).cells[0].outputs
+    assert [(o.name, o.text) for o in outputs] == [("stderr", "UserWarning: keep me\n"), ("stdout", log)]
+    assert logs.strip_log_lines(path) == 0
+    assert logs.main(["clean", str(path)]) == 2
