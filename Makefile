@@ -29,6 +29,13 @@ export MPLBACKEND := Agg
 # OpenMP threads sleep instead of spinning while they wait: on a shared 2-core CPU spinning made
 # 2-thread training 5-10x slower (docs/training.md)
 export OMP_WAIT_POLICY := PASSIVE
+# The project's Jupyter kernel "hhlib" runs .venv/bin/python. Make's own tools (papermill, nbconvert, lab)
+# look in the venv's Jupyter folder first, so another checkout's "hhlib" kernel never takes its place.
+export JUPYTER_PATH := $(abspath $(VENV))/share/jupyter$(if $(JUPYTER_PATH),:$(JUPYTER_PATH))
+# hhlib's log (one line per training epoch) goes to stderr; papermill --log-output shows it live
+export HHLIB_LOG_LEVEL ?= INFO
+# JupyterLab refuses to start as root unless told to
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .PHONY: help setup data test bench reproduce reproduce-locked search lab clean-smoke
 
@@ -41,13 +48,15 @@ help:
 	@echo "make bench                     speed benchmarks -> outputs/bench/*.json"
 	@echo "make reproduce [DATASET=name]  run notebooks 01-05 with params/<name>/ into outputs/<name>/ (default: fashion_mnist)"
 	@echo "make search [DATASET=name]     the equal-budget recipe search of notebook 05 -> params/<name>/search_results.yaml"
-	@echo "make lab                       JupyterLab on notebooks/ with the project's kernel"
+	@echo "make lab                       JupyterLab at the repository root with the project's kernel (hhlib)"
 
 $(STAMP): requirements.txt requirements-lock.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt -c requirements-lock.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name hhlib --display-name "Python (hhlib)" >/dev/null
+	@# also in the user's Jupyter folder (jupyter --data-dir), so a JupyterLab outside .venv finds the kernel
+	$(BIN)/python -m ipykernel install --user --name hhlib --display-name "Python (hhlib)" >/dev/null
 	@touch $@
 
 setup: $(STAMP) data
@@ -93,7 +102,8 @@ $(OUT)/05_ablations.ipynb: notebooks/05_ablations.ipynb params/$(DATASET)/05_abl
 
 $(OUT)/%.ipynb:
 	@mkdir -p $(OUT)
-	$(BIN)/papermill notebooks/$*.ipynb $(OUT)/.running-$*.ipynb -f params/$(DATASET)/$*.yaml --cwd notebooks -k python3 --progress-bar
+	$(BIN)/papermill notebooks/$*.ipynb $(OUT)/.running-$*.ipynb -f params/$(DATASET)/$*.yaml --cwd notebooks -k hhlib --no-progress-bar --log-output
+	@$(BIN)/python -m hhlib.logs strip $(OUT)/.running-$*.ipynb >/dev/null  # shown live above; each epoch is in metrics.jsonl
 	@mv $(OUT)/.running-$*.ipynb $@
 	$(BIN)/jupyter nbconvert --to html --log-level WARN $@
 
@@ -102,4 +112,4 @@ search: setup  ## one equal-budget search per compared method/backbone on the va
 	$(BIN)/python -m hhlib.tuning $(DATASET)
 
 lab: setup
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	$(BIN)/jupyter lab --ServerApp.root_dir=. $(ALLOW_ROOT)

@@ -25,6 +25,11 @@ from typing import Any, Iterator
 
 import numpy as np
 
+ZERO_RULE = (
+    "an output > 0 is +1 (bit 1); every other output, an exact 0 included, is -1 (bit 0): the same "
+    "rule reads {-1, +1}, {0, 1} and bool codes"
+)
+
 TIE_RULE = (
     "database items are ranked by (Hamming distance, database index): equal distances keep "
     "database order, as a stable sort of the distances does"
@@ -138,6 +143,22 @@ def _to_numpy(array: Any, name: str) -> np.ndarray:
     return result
 
 
+def signs(outputs: Any) -> Any:
+    """Binary codes of network outputs under ``ZERO_RULE``: +1 where > 0, -1 elsewhere (0 included).
+
+    Args:
+        outputs: (N, bits) float tensor or array (logits or tanh outputs).
+
+    Returns:
+        The same shape and type (torch or numpy), float32 values in {-1, +1}.
+    """
+    if isinstance(outputs, np.ndarray):
+        return np.where(outputs > 0, 1.0, -1.0).astype(np.float32)
+    import torch
+
+    return torch.where(outputs > 0, 1.0, -1.0).to(torch.float32)
+
+
 def n_bytes(bits: int) -> int:
     """Bytes per packed code of ``bits`` bits (``ceil(bits / 8)``)."""
     return (int(bits) + 7) // 8
@@ -146,8 +167,9 @@ def n_bytes(bits: int) -> int:
 def pack_codes(codes: Any, bits: int | None = None, *, name: str = "codes") -> np.ndarray:
     """Pack binary codes into bits, 8 per byte (the layout of ``np.packbits`` and faiss).
 
-    A value becomes bit 1 when it is > 0 and bit 0 otherwise, so float sign/tanh outputs,
-    {-1, +1}, {0, 1} and bool codes all map the same way (an exact 0 of ``sign()`` reads as -1).
+    A value becomes bit 1 when it is > 0 and bit 0 otherwise (``ZERO_RULE``), so network
+    outputs, {-1, +1}, {0, 1} and bool codes all map the same way (an exact 0 reads as -1), as in
+    :func:`signs`, which the encoders use.
 
     Args:
         codes: (N, bits) float/int/bool codes (numpy or torch), or (N, ceil(bits/8)) uint8 codes

@@ -480,7 +480,7 @@ class HybridHash(nn.Module):
 
     @torch.no_grad()
     def encode(self, images: torch.Tensor, packed: bool = False) -> torch.Tensor:
-        """Binary codes of a batch: sign of the outputs, with 0 mapped to +1 (spec §4).
+        """Binary codes of a batch: the sign of the outputs, an output of 0 read as -1 (``hhlib.hamming.ZERO_RULE``).
 
         Runs in the module's current mode: call ``model.eval()`` first for retrieval codes.
 
@@ -492,7 +492,9 @@ class HybridHash(nn.Module):
             (B, bits) float in {-1, +1}; or, when ``packed``, (B, ceil(bits / 8)) uint8 with the
             first bit in the most significant position, equal to ``np.packbits(codes > 0, axis=1)``.
         """
-        codes = torch.where(self.forward(images, logits=True) >= 0, 1.0, -1.0)
+        from hhlib.hamming import signs  # imported here: hhlib.hamming loads numba
+
+        codes = signs(self.forward(images, logits=True))
         if not packed:
             return codes
         bits = codes > 0

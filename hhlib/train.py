@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import random
 import time
@@ -63,6 +64,8 @@ SCHEDULES = {
     "constant": "the learning rate stays at lr after the warmup (the paper's)",
     "cosine": "linear warmup, then cosine decay to lr * min_lr_ratio at the last step",
 }
+
+log = logging.getLogger(__name__)  # one INFO line per epoch (hhlib.logs)
 
 # Fields that may change between a stopped run and its resumption: they do not affect the result.
 RESUME_FREE_FIELDS = ("resume", "progress", "num_workers", "eval_batch_size", "device", "compile")
@@ -130,7 +133,7 @@ class TrainConfig:
     out_dir: str = "outputs"  # outputs root; the run lives in <out_dir>/<dataset>/checkpoints/<run_name>
     run_name: str | None = None  # None = "<loss>_<bits>", e.g. "wml_64"
     resume: bool = True  # continue from <run dir>/checkpoint.pt when it exists
-    progress: bool = True  # tqdm progress bars
+    progress: bool = True  # tqdm bars within each epoch (the per-epoch log line goes to the "hhlib" logger either way)
 
     def __post_init__(self) -> None:
         self._check_types()
@@ -381,10 +384,12 @@ def encode(
             Images stream batch by batch either way: only the codes are kept.
 
     Returns:
-        codes (N, bits) int8 in {-1, +1} (sign of the outputs, 0 -> +1) or, when ``continuous``, the
+        codes (N, bits) int8 in {-1, +1} (sign of the outputs, 0 -> -1: ``hhlib.hamming.ZERO_RULE``) or, when ``continuous``, the
         outputs; labels (N, C) float32; and, when ``features``, features (N, D) float32; all numpy,
         in the data's order.
     """
+    from hhlib.hamming import signs  # imported here: hhlib.hamming loads numba
+
     device = resolve_device(device)
     net = _unwrap(model).to(device).eval()
     if limit is not None and not isinstance(data, DataLoader):
@@ -406,7 +411,7 @@ def encode(
         if continuous:
             codes.append(torch.tanh(outputs.float()).cpu())
         else:
-            codes.append(torch.where(outputs.float() >= 0, 1, -1).to(torch.int8).cpu())
+            codes.append(signs(outputs.float()).to(torch.int8).cpu())
         labels.append(batch_labels.float().cpu())
     bits = _unwrap(model).config.bits if hasattr(_unwrap(model), "config") else 0
     out = (
@@ -667,7 +672,7 @@ def fit(config: TrainConfig, *, max_epochs: int | None = None) -> RunResult | No
             of a different config on resume.
         FloatingPointError: the loss became NaN/inf (lower ``lr`` or set ``grad_clip``).
     """
-    from hhlib import losses
+    from hhlib import logs, losses  # logs imported here: `python -m hhlib.logs` must not find it already loaded
     from hhlib.data import split_fingerprint
 
     if not isinstance(config, TrainConfig):
@@ -739,6 +744,8 @@ def fit(config: TrainConfig, *, max_epochs: int | None = None) -> RunResult | No
     steps_per_epoch = len(loader)
     total_steps = steps_per_epoch * config.epochs
     show = config.progress and context.is_main
+    logs.install_default_handler()
+    call_start = time.perf_counter()
     report, codes = None, None
     end_epoch = config.epochs if max_epochs is None else min(config.epochs, start_epoch + max_epochs)
 
@@ -819,9 +826,9 @@ def fit(config: TrainConfig, *, max_epochs: int | None = None) -> RunResult | No
                 "split_fingerprint": fingerprint,
             })
             artifacts.write_jsonl(run_dir / artifacts.METRICS_LOG_FILE, history)
-            if show:
-                tqdm.write(f"{config.resolved_run_name} " + " ".join(
-                    f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
+            per_epoch = (time.perf_counter() - call_start) / (epoch + 1 - start_epoch)
+            log.info(logs.epoch_message(config.resolved_run_name, record, config.epochs,
+                                        per_epoch * (config.epochs - epoch - 1)))
         if context.is_distributed:
             dist.barrier()
 

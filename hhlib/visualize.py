@@ -26,8 +26,10 @@ from matplotlib.patches import Rectangle
 from hhlib.transforms import IMAGENET_MEAN, IMAGENET_STD, denormalize
 
 __all__ = [
+    "AXIS_LABELS",
     "CORRECT_COLOUR",
     "WRONG_COLOUR",
+    "display_table",
     "embedding_scatter",
     "embedding_separation",
     "label_cooccurrence",
@@ -45,6 +47,13 @@ __all__ = [
 CORRECT_COLOUR = "#2ca02c"  # gallery frame of a relevant result (shares a label with the query)
 WRONG_COLOUR = "#d62728"  # gallery frame of an irrelevant result
 STYLE = "whitegrid"  # seaborn axes style of every figure
+# what a metrics key is called on an axis (the keys stay short in metrics.json)
+AXIS_LABELS = {"map": "mAP", "map_tie_aware": "tie-aware mAP", "loss": "training loss", "epoch": "epoch",
+               "precision_within_radius": "precision within radius"}
+
+
+def _axis_label(key: str) -> str:
+    return AXIS_LABELS.get(key, key.replace("_", " "))
 
 
 def _numpy(array: Any) -> np.ndarray:
@@ -150,6 +159,7 @@ def split_counts(per_class: Mapping[str, Sequence[int]], class_names: Sequence[s
     ax.set_xlabel("")
     ax.set_ylabel("images per class")
     ax.tick_params(axis="x", rotation=90 if len(class_names) > 12 else 30)
+    sns.move_legend(ax, "upper left", bbox_to_anchor=(1.0, 1.0), title="split", frameon=False)  # beside, not over, the bars
     fig.tight_layout()
     return fig
 
@@ -186,7 +196,8 @@ def label_cooccurrence(labels: Any, class_names: Sequence[str], normalize: bool 
 
 
 def training_curves(
-    histories: Mapping[Any, Sequence[Mapping[str, Any]]], x: str = "epoch", loss: str = "loss", metric: str = "map"
+    histories: Mapping[Any, Sequence[Mapping[str, Any]]], x: str = "epoch", loss: str = "loss", metric: str = "map",
+    metric_label: str | None = None,
 ) -> Figure:
     """Training loss and query mAP against the epoch, one line per code length.
 
@@ -196,7 +207,11 @@ def training_curves(
             panel when it has ``x`` and a finite ``loss`` / ``metric`` value (evaluations are periodic).
         x: key of the x axis.
         loss: key of the training loss.
-        metric: key of the evaluation metric (plotted with markers, one per evaluation).
+        metric: key of the evaluation metric, plotted as one marker per evaluation (with a one-std
+            bar over seeds) and no line: evaluations are sparse, and a line between them would
+            suggest values nobody measured.
+        metric_label: the metric's name on the axis (None = ``AXIS_LABELS``, e.g. "mAP"); say the
+            cut-off here, e.g. "query mAP@all".
 
     Returns:
         A Figure with two axes: loss (left) and ``metric`` (right).
@@ -215,11 +230,19 @@ def training_curves(
         raise ValueError(f"no row has {x!r} with {loss!r} or {metric!r}: pass {{bits: RunResult.history}} (metrics.jsonl rows)")
     with sns.axes_style(STYLE):
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    labels = {loss: _axis_label(loss), metric: metric_label or _axis_label(metric)}
+    several_seeds = any(len(_per_seed(runs)) > 1 for runs in histories.values())
     for ax, key in zip(axes, (loss, metric)):
         frame = pd.DataFrame(panels[key], columns=[x, key, "bits"])
-        if len(frame):
+        if len(frame) and key == metric:
+            sns.lineplot(data=frame, x=x, y=key, hue="bits", marker="o", linestyle="", err_style="bars", ax=ax,
+                         errorbar="sd" if several_seeds else None)
+        elif len(frame):
             sns.lineplot(data=frame, x=x, y=key, hue="bits", marker="o", ax=ax, errorbar="sd")
-        ax.set_title(f"{key} per {x} (mean, band: std over seeds)")
+        ax.set_xlabel(_axis_label(x))
+        ax.set_ylabel(labels[key])
+        spread = "band" if key == loss else "bar"
+        ax.set_title(f"{labels[key]} per {_axis_label(x)} (mean; {spread}: std over seeds)")
     fig.tight_layout()
     return fig
 
@@ -310,8 +333,15 @@ def retrieval_gallery(
     neighbours: Any,
     distances: Any,
     class_names: Sequence[str] | None = None,
+    tie_counts: Sequence[int] | None = None,
 ) -> Figure:
     """Query images and their top-ranked database images, relevant ones framed green, others red.
+
+    Each row says how many of its k results are relevant and, given ``tie_counts``, how many
+    database items share the row's first distance: when more items tie than the row shows, the
+    row shows the first of them in database order (hhlib.hamming.TIE_RULE), not a choice of the
+    model. ``hhlib.retrieval.gallery_queries`` picks queries (a success and a failure) and
+    computes these counts.
 
     Relevant = shares at least one label with the query (spec Sec. 4). Images are un-normalised
     with the ImageNet mean/std (hhlib.transforms) for display.
@@ -323,12 +353,13 @@ def retrieval_gallery(
         neighbours: (Q, k) int database positions, best first (``hhlib.hamming.rank``).
         distances: (Q, k) int Hamming distances of ``neighbours``.
         class_names: names for the query titles (None = class ids).
+        tie_counts: (Q,) number of database items at each row's first distance (None = not shown).
 
     Returns:
         A Figure with Q x (k + 1) axes: the query, then its k results titled with their distance.
 
     Raises:
-        ValueError: neighbours/distances not (Q, k) with Q = len(query_positions).
+        ValueError: neighbours/distances not (Q, k) with Q = len(query_positions), or tie_counts not (Q,).
     """
     neighbours, distances = _numpy(neighbours), _numpy(distances)
     n_query = len(query_positions)
@@ -337,6 +368,8 @@ def retrieval_gallery(
             f"neighbours {neighbours.shape} and distances {distances.shape} must both be (Q={n_query}, k): "
             "pass hhlib.hamming.rank(query_codes[query_positions], database_codes, k)"
         )
+    if tie_counts is not None and len(tie_counts) != n_query:
+        raise ValueError(f"tie_counts has {len(tie_counts)} entries for {n_query} queries: pass one count per query")
     k = neighbours.shape[1]
     with sns.axes_style("white"):
         fig, axes = plt.subplots(n_query, k + 1, figsize=(1.3 * (k + 1), 1.5 * n_query), squeeze=False)
@@ -345,15 +378,20 @@ def retrieval_gallery(
         names = class_names if class_names is not None else [str(i) for i in range(len(q_label))]
         axes[row, 0].imshow(_as_hwc(q_image), cmap="gray")
         axes[row, 0].set_title("query\n" + _label_text(q_label, names, limit=1), fontsize=7)
+        hits = 0
         for col in range(k):
             image, label = _dataset_image(database_dataset, neighbours[row, col])
             correct = bool(np.any((label > 0) & (q_label > 0)))
+            hits += correct
             ax = axes[row, col + 1]
             ax.imshow(_as_hwc(image), cmap="gray")
             height, width = _as_hwc(image).shape[:2]
             ax.add_patch(Rectangle((-0.5, -0.5), width, height, fill=False, linewidth=3,
                                    edgecolor=CORRECT_COLOUR if correct else WRONG_COLOUR))
             ax.set_title(f"d={int(distances[row, col])}", fontsize=7)
+        axes[row, 0].set_xlabel(f"{hits}/{k} relevant", fontsize=7)
+        if tie_counts is not None:
+            axes[row, 1].set_xlabel(_tie_note(distances[row], int(tie_counts[row])), fontsize=7, loc="left")
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
@@ -361,6 +399,43 @@ def retrieval_gallery(
             spine.set_visible(False)
     fig.tight_layout()
     return fig
+
+
+def _tie_note(distances: np.ndarray, tie_count: int) -> str:
+    """'all 3 items at d=0 shown' or '412 items at d=0: the first 10 in database order shown'."""
+    first = int(distances[0])
+    shown = int((distances == first).sum())
+    if tie_count <= shown:
+        return f"the only database item at d={first}" if tie_count == 1 else f"all {tie_count} database items at d={first} shown"
+    return f"{tie_count} database items at d={first}: the first {shown} in database order shown (ties)"
+
+
+def display_table(frame: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
+    """A results table made narrow and readable for a notebook or its HTML page.
+
+    Floats are rounded to ``digits`` decimals, lists (per-seed values) joined by " / ", missing
+    values (None, NaN) shown as "–", and underscores in column names become spaces so that long
+    names wrap.
+
+    Args:
+        frame: a table such as ``hhlib.report.results_table`` or a runs DataFrame.
+        digits: decimals of float cells.
+
+    Returns:
+        A new DataFrame of strings (the input is unchanged).
+    """
+    def cell(value: Any) -> str:
+        if isinstance(value, (list, tuple, np.ndarray)):
+            return " / ".join(cell(v) for v in value)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return "–"
+        if isinstance(value, (float, np.floating)):
+            return f"{value:.{digits}f}"
+        return str(value)
+
+    shown = frame.map(cell) if hasattr(frame, "map") else frame.applymap(cell)
+    shown.columns = [str(c).replace("_", " ") for c in frame.columns]
+    return shown
 
 
 def tsne_projection(
@@ -491,6 +566,7 @@ def results_bars(table: pd.DataFrame, category: str, value: str = "map", hue: st
             if hasattr(container, "datavalues"):
                 ax.bar_label(container, fmt="%.3f", fontsize=7, padding=6)
         ax.set_title(f"{bits} bits")
+        ax.set_ylabel(_axis_label(value))
         ax.set_ylim(0, min(1.05, max(0.1, float(part[value].max()) * 1.15)))
         ax.tick_params(axis="x", rotation=45)
         for label in ax.get_xticklabels():

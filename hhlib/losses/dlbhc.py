@@ -2,9 +2,9 @@
 
 Lin, Yang, Hsiao, Chen, "Deep Learning of Binary Hash Codes for Fast Image Retrieval", CVPR
 Workshops 2015. A latent layer H of K sigmoid units sits between the feature layer (F7) and the
-classifier (F8); the network is trained only by the classification loss, and codes are H >= 0.5.
+classifier (F8); the network is trained only by the classification loss, and codes are H >= 0.5 (H > 0.5 in hhlib: an exact 0.5 is a measure-zero case).
 In hhlib the model's tanh outputs u are that latent layer: h = (u + 1) / 2 = sigmoid(2 z), and
-h >= 0.5 <=> u >= 0, so the model's sign() codes are DLBHC's codes. The F8 classifier is this
+h > 0.5 <=> u > 0, so the model's sign() codes (0 -> -1, hhlib.hamming.ZERO_RULE) are DLBHC's codes. The F8 classifier is this
 loss's own linear layer (bits -> C), trained with the model. The loss is softmax cross-entropy
 against the label distribution y / |y| (exactly DLBHC's cross-entropy on single-label data; for
 multi-label data each of an image's labels gets an equal share).
