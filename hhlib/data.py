@@ -1,6 +1,6 @@
 """The dataset registry and the one call that turns a dataset name into its three splits.
 
-``DATASETS`` maps each name of HybridHash's evaluation (arXiv 2405.07524, Sec. 4.1; spec Sec. 5)
+``DATASETS`` maps each name of HybridHash's evaluation (arXiv 2405.07524, Sec. 4.1; docs/method.md §5)
 plus the offline default ``fashion_mnist`` to a :class:`DatasetSpec` (class count, class names,
 default folder, reader, protocol, transform kind). :func:`load_splits` reads the files, draws the
 protocol's query / train / database split with a seed (hhlib.splits) and wraps each split in a
@@ -338,7 +338,7 @@ def load_splits(
         name: a ``DATASETS`` name.
         data_dir: folder with the dataset's files; None = the registry's default location.
         seed: split seed; the same seed gives the same split on any machine.
-        img_size: side S of the images; None = 224 (spec Sec. 3). Use 32 for CPU runs.
+        img_size: side S of the images; None = 224 (docs/method.md §3). Use 32 for CPU runs.
         query_per_class: override of the protocol's query images per class (None = protocol value).
         train_per_class: override of the protocol's train images per class (None = protocol value).
         database_limit: keep a seeded class-stratified subset of this many database images (None = all).

@@ -1,6 +1,6 @@
 """Readers for the on-disk dataset formats: images plus multi-hot labels.
 
-One reader per format (HybridHash paper, Sec. 4.1 and spec Sec. 5 name the datasets):
+One reader per format (HybridHash paper, Sec. 4.1 and docs/method.md §5 name the datasets):
 
 - Fashion-MNIST IDX gz files (``train-images-idx3-ubyte.gz`` ...), all 70,000 images pooled;
 - CIFAR-10 python batches (torchvision layout ``cifar-10-batches-py/data_batch_1..5, test_batch``),

@@ -1,4 +1,4 @@
-"""One-call retrieval report: every metric of spec section 4 from one pass over the queries.
+"""One-call retrieval report: every metric of docs/method.md §4 from one pass over the queries.
 
 HybridHash (ICMR 2024, arXiv 2405.07524), Sec. 4.1: mAP@k over the Hamming ranking (k = all for
 CIFAR-10, 5000 for NUS-WIDE and MS-COCO, 1000 for ImageNet-100), precision-recall curves,
@@ -71,7 +71,7 @@ def evaluate(
         topk: mAP cut-off k; None = all N (CIFAR-10's mAP@all); clipped to N.
         bits: code length; needed only for packed uint8 codes.
         precision_at: the N of precision@N; each is clipped to the database size.
-        radius: Hamming radius of the hash-lookup precision, default 2 (spec section 4).
+        radius: Hamming radius of the hash-lookup precision, default 2 (docs/method.md §4).
         tie_aware: also compute the tie-aware mAP (cheap: from the distance histograms).
         chunk_size: queries per kernel call (memory per chunk: chunk x (bits+1) x 16 bytes).
 

@@ -1,6 +1,6 @@
 """Binary codes: sign outputs -> packed bits, Hamming distances, and ranking with a stated tie rule.
 
-HybridHash (ICMR 2024, arXiv 2405.07524), Sec. 4 / spec section 4: database and query codes are
+HybridHash (ICMR 2024, arXiv 2405.07524), Sec. 4 / docs/method.md §4: database and query codes are
 ``sign()`` of the network output and the database is ranked by Hamming distance. Distances are
 integers 0..bits, so ties are frequent; the reference breaks them with numpy's unstable argsort,
 i.e. arbitrarily. hhlib states one rule and holds it everywhere (``rank``, every metric, the

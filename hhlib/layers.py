@@ -4,8 +4,8 @@ the hash layer and the pure-CNN baseline backbone.
 
 Paper: "HybridHash: Hybrid Convolutional and Self-Attention Deep Hashing for Image Retrieval"
 (ICMR 2024, arXiv 2405.07524), Sec. 3 (network), built on NesT (Zhang et al., 2021,
-"Aggregating Nested Transformers"). Section numbers "spec §1" refer to
-docs/hybridhash-spec.md, which states the architecture exactly.
+"Aggregating Nested Transformers"). Section numbers "docs/method.md §1" refer to
+docs/method.md §1, which states the architecture exactly.
 
 Parameter names follow timm's NesT (``patch_embed.proj``, ``transformer_encoder``,
 ``attn.qkv``, ``mlp.fc1``, ``pool.conv``, ``pool.norm``) so that NesT-B weights map by name.
@@ -24,7 +24,7 @@ TOKEN_LAYOUTS = {
     "paper": "block tokens are the pooled map's per-position channel vectors, (B,C,h,w)->(B,h*w,C) "
     "with channels moved last (the paper's attention among block tokens)",
     "reference": "the official code's raw reshape (B,C,h,w)->(B,h*w,C) without moving channels last: "
-    "for h*w > 1 each 'token' is a run of channels (spec §1, 'A discrepancy')",
+    "for h*w > 1 each 'token' is a run of channels (docs/method.md §1, 'A discrepancy')",
 }
 
 
@@ -145,7 +145,7 @@ class DropPath(nn.Module):
 
 
 class PatchEmbed(nn.Module):
-    """Non-overlapping patch embedding: conv k = stride = patch_size (spec §1, "Stem")."""
+    """Non-overlapping patch embedding: conv k = stride = patch_size (docs/method.md §1, "Stem")."""
 
     def __init__(self, patch_size: int, in_chans: int, embed_dim: int) -> None:
         super().__init__()
@@ -178,7 +178,7 @@ def _merge_heads(x: torch.Tensor) -> torch.Tensor:
 
 
 class LocalAttention(nn.Module):
-    """Multi-head self-attention over the N tokens inside each block (spec §1, level step 4).
+    """Multi-head self-attention over the N tokens inside each block (docs/method.md §1, level step 4).
 
     Blocks never see each other; all blocks of all images run as one batch of 4-D tensors
     through ``F.scaled_dot_product_attention`` (no loop over blocks).
@@ -206,7 +206,7 @@ class LocalAttention(nn.Module):
 
 
 class TransformerLayer(nn.Module):
-    """Pre-norm transformer layer over blocked tokens (spec §1, level step 4)."""
+    """Pre-norm transformer layer over blocked tokens (docs/method.md §1, level step 4)."""
 
     def __init__(
         self,
@@ -238,7 +238,7 @@ class BlockTokenAttention(nn.Module):
     Average pooling with kernel = stride = ``kernel`` leaves one block token (BT) per
     ``kernel x kernel`` window; a learned position embedding is added, multi-head
     self-attention (qkv without bias, projection with bias) mixes the tokens, and bilinear
-    upsampling (align_corners False) by the same factor restores the map (spec §1,
+    upsampling (align_corners False) by the same factor restores the map (docs/method.md §1,
     "Interaction module", global branch).
 
     ``token_layout`` picks how the pooled (B, C, h, w) map becomes tokens, see
@@ -299,9 +299,9 @@ class BlockTokenAttention(nn.Module):
 class InteractionModule(nn.Module):
     """Between levels: local 3x3 conv + global block-token branch, LayerNorm, 3x3/2 max-pool.
 
-    Maps (B, Din, H, W) -> (B, Dout, H/2, W/2) (spec §1, "Interaction module"). ``local`` and
+    Maps (B, Din, H, W) -> (B, Dout, H/2, W/2) (docs/method.md §1, "Interaction module"). ``local`` and
     ``global_`` switch the branches for the ablations; with neither, the module is the
-    "no interaction" aggregation: 1x1 conv -> LayerNorm -> max-pool (spec §1, "Ablation
+    "no interaction" aggregation: 1x1 conv -> LayerNorm -> max-pool (docs/method.md §1, "Ablation
     variants"). With only ``local`` it is exactly NesT's ConvPool; ``pool_padding`` picks the
     max-pool's padding (:data:`POOL_PADDINGS`: "symmetric" as the official HybridHash code,
     "same" as timm's ``nest_base_jx``).
@@ -347,7 +347,7 @@ class InteractionModule(nn.Module):
 class HashLayer(nn.Module):
     """Hash layer on the final map: (1x3 then 3x1 conv) + block-token branch, max-pool, 1x1 conv to bits, average pool.
 
-    Returns pre-tanh values; the network applies tanh (spec §1, "Hash layer"). With neither
+    Returns pre-tanh values; the network applies tanh (docs/method.md §1, "Hash layer"). With neither
     branch it is the plain hash head: max-pool -> 1x1 conv -> average pool (the
     no-interaction ablation and the NesT backbone's head).
     """
@@ -389,7 +389,7 @@ class HashLayer(nn.Module):
 class HybridHashLevel(nn.Module):
     """One level of the nested hierarchy: aggregate (pool), blockify, add position embedding, transformer layers, deblockify.
 
-    ``pool`` is the identity at level 0 and an :class:`InteractionModule` later (spec §1,
+    ``pool`` is the identity at level 0 and an :class:`InteractionModule` later (docs/method.md §1,
     "Levels", steps 1-5). Attention runs inside each block only.
     """
 

@@ -1,6 +1,6 @@
 """Retrieval metrics over Hamming ranking: mAP@k, tie-aware mAP, PR curve, P@N, precision within radius.
 
-HybridHash (ICMR 2024, arXiv 2405.07524), Sec. 4.1 and spec section 4: rank the database by
+HybridHash (ICMR 2024, arXiv 2405.07524), Sec. 4.1 and docs/method.md §4: rank the database by
 Hamming distance, take the top k, average precision over the relevant items of that top k
 (relevant = shares at least one label with the query; labels are multi-hot), mean over queries;
 a query with no relevant item in its top k adds 0 but counts in the mean. k = None means the whole
@@ -47,7 +47,7 @@ from hhlib.hamming import (
 )
 
 DEFAULT_CHUNK_SIZE = 1024  # queries per kernel call; memory per chunk is listed in the module docstring
-DEFAULT_RADIUS = 2  # "precision within Hamming radius 2", the literature's hash-lookup protocol (spec Sec. 4)
+DEFAULT_RADIUS = 2  # "precision within Hamming radius 2", the literature's hash-lookup protocol (docs/method.md §4)
 
 
 @dataclass(frozen=True)
@@ -497,7 +497,7 @@ def mean_average_precision(
 
     AP of a query = mean over the relevant items in its top k of (relevant items up to and
     including that rank) / rank; a query without a relevant item in its top k has AP 0 and
-    still counts in the mean (spec section 4).
+    still counts in the mean (docs/method.md §4).
 
     Args:
         query_codes: (Q, bits) codes: float sign outputs, {-1,+1}, {0,1} or bool (numpy or
@@ -654,7 +654,7 @@ def precision_within_radius(
         database_codes: (N, bits) codes in any of the same forms.
         query_labels: (Q, C) multi-hot.
         database_labels: (N, C) multi-hot.
-        radius: Hamming radius, default 2 (spec section 4).
+        radius: Hamming radius, default 2 (docs/method.md §4).
         bits: code length; needed only for packed uint8 codes.
         chunk_size: queries per kernel call.
 

@@ -3,7 +3,7 @@
 Paper: "HybridHash: Hybrid Convolutional and Self-Attention Deep Hashing for Image Retrieval"
 (ICMR 2024, arXiv 2405.07524), Sec. 3. A NesT-style nested transformer (NesT-B, Zhang et
 al., 2021) whose block aggregations are interaction modules, followed by a hash layer;
-docs/hybridhash-spec.md §1 states the architecture exactly ("spec §1" below).
+docs/method.md §1 states the architecture exactly.
 
 Any input size whose patch grid divides into the block grid works: the block edge, the
 block-token pooling kernels and the upsampling factors all follow from
@@ -55,7 +55,7 @@ __all__ = [
 ]
 
 # Which branches (local conv, global block-token attention) the interaction modules and the
-# hash layer keep (spec §1, "Ablation variants"). With neither, the interaction module is
+# hash layer keep (docs/method.md §1, "Ablation variants"). With neither, the interaction module is
 # 1x1 conv -> LayerNorm -> max-pool and the hash layer is max-pool -> 1x1 conv -> avg pool.
 VARIANTS = {
     "hybrid": {"local": True, "global_": True},
@@ -91,7 +91,7 @@ HEADS = {
 
 @dataclass(frozen=True)
 class HybridHashConfig:
-    """Every number of the HybridHash network; defaults are the paper's configuration (spec §1).
+    """Every number of the HybridHash network; defaults are the paper's configuration (docs/method.md §1).
 
     Derived sizes (block edge, pooling kernels, token counts) are properties, not fields.
     Lists (e.g. from YAML) are accepted for the tuple fields and stored as tuples.
@@ -101,27 +101,27 @@ class HybridHashConfig:
         ValueError: sizes that cannot work (the message names the sizes that can).
     """
 
-    img_size: int = 224  # spec §1/§3: 224x224 RGB input
-    patch_size: int = 4  # spec §1 "Stem": conv k=4, stride 4 (224 -> 56x56 map)
-    in_chans: int = 3  # spec §1 "Stem": RGB input
-    num_levels: int = 3  # spec §1 "Levels": 16, 4, 1 blocks
-    embed_dims: tuple[int, ...] = (128, 256, 512)  # spec §1 "Paper config" (NesT-B)
-    num_heads: tuple[int, ...] = (4, 8, 16)  # spec §1 "Paper config"
-    depths: tuple[int, ...] = (2, 2, 20)  # spec §1 "Paper config" (NesT-B; the reference script builds (2, 2, 15))
-    mlp_ratio: float = 4.0  # spec §1 level step 4: MLP ratio 4
-    qkv_bias: bool = True  # spec §1 level step 4: qkv bias on
-    norm_eps: float = 1e-6  # spec §1 level step 4: LayerNorm eps 1e-6
-    drop_rate: float = 0.0  # spec §1 (NesT-B default used by the reference code): no dropout
-    attn_drop_rate: float = 0.0  # spec §1 (NesT-B default used by the reference code): no attention dropout
-    drop_path_rate: float = 0.5  # spec §1 level step 4: stochastic depth rising linearly 0 -> 0.5
-    init_std: float = 0.02  # spec §1 "Pretrained weights": truncated normal std 0.02 (NesT init)
-    interaction_heads: int = 8  # spec §1 "Interaction module"/"Hash layer": 8-head block-token attention
-    block_token_kernel: int | None = None  # spec §1: avg-pool kernel = block edge (14 at 224 px); None derives it
-    bits: int = 64  # spec §3: 16/32/48/64 bits, one model each (64 in the reference state dict)
-    variant: str = "hybrid"  # spec §1 "Ablation variants": hybrid, no_interaction, local_only, global_only
-    backbone: str = "hybridhash"  # spec §1 (hybridhash); "nest" and "cnn" are the paper's backbone comparison
-    head: str = "hash_layer"  # spec §1 "Hash layer"; "divide_encode" for DNNH/NINH
-    token_layout: str = "paper"  # spec §1 "A discrepancy": "paper" (default) or "reference" (official code)
+    img_size: int = 224  # docs/method.md §1/§3: 224x224 RGB input
+    patch_size: int = 4  # docs/method.md §1 "Stem": conv k=4, stride 4 (224 -> 56x56 map)
+    in_chans: int = 3  # docs/method.md §1 "Stem": RGB input
+    num_levels: int = 3  # docs/method.md §1 "Levels": 16, 4, 1 blocks
+    embed_dims: tuple[int, ...] = (128, 256, 512)  # docs/method.md §1 "Paper config" (NesT-B)
+    num_heads: tuple[int, ...] = (4, 8, 16)  # docs/method.md §1 "Paper config"
+    depths: tuple[int, ...] = (2, 2, 20)  # docs/method.md §1 "Paper config" (NesT-B; the reference script builds (2, 2, 15))
+    mlp_ratio: float = 4.0  # docs/method.md §1 level step 4: MLP ratio 4
+    qkv_bias: bool = True  # docs/method.md §1 level step 4: qkv bias on
+    norm_eps: float = 1e-6  # docs/method.md §1 level step 4: LayerNorm eps 1e-6
+    drop_rate: float = 0.0  # docs/method.md §1 (NesT-B default used by the reference code): no dropout
+    attn_drop_rate: float = 0.0  # docs/method.md §1 (NesT-B default used by the reference code): no attention dropout
+    drop_path_rate: float = 0.5  # docs/method.md §1 level step 4: stochastic depth rising linearly 0 -> 0.5
+    init_std: float = 0.02  # docs/method.md §1 "Pretrained weights": truncated normal std 0.02 (NesT init)
+    interaction_heads: int = 8  # docs/method.md §1 "Interaction module"/"Hash layer": 8-head block-token attention
+    block_token_kernel: int | None = None  # docs/method.md §1: avg-pool kernel = block edge (14 at 224 px); None derives it
+    bits: int = 64  # docs/method.md §3: 16/32/48/64 bits, one model each (64 in the reference state dict)
+    variant: str = "hybrid"  # docs/method.md §1 "Ablation variants": hybrid, no_interaction, local_only, global_only
+    backbone: str = "hybridhash"  # docs/method.md §1 (hybridhash); "nest" and "cnn" are the paper's backbone comparison
+    head: str = "hash_layer"  # docs/method.md §1 "Hash layer"; "divide_encode" for DNNH/NINH
+    token_layout: str = "paper"  # docs/method.md §1 "A discrepancy": "paper" (default) or "reference" (official code)
     cnn_convs_per_level: int = 2  # hhlib's CNN baseline (not in the paper): conv-BN-ReLU units per level
     # max-pool padding of the level aggregations (hhlib.layers.POOL_PADDINGS). None derives it from the
     # backbone: "same" for backbone="nest" (timm builds nest_base_jx with TF SAME padding, which its JAX
@@ -277,9 +277,9 @@ class HybridHashConfig:
 
 
 PRESETS = {
-    # spec §1 "Paper config": NesT-B dims/heads/depths at 224 px
+    # docs/method.md §1 "Paper config": NesT-B dims/heads/depths at 224 px
     "paper": HybridHashConfig(),
-    # spec §1: what the reference training script builds (layers 16-20 of level 3 dropped)
+    # docs/method.md §1: what the reference training script builds (layers 16-20 of level 3 dropped)
     "paper15": HybridHashConfig(depths=(2, 2, 15)),
     # unit tests: 32 px, patch 4 -> 8x8 grid, block edge 2, the smallest dims keeping 3 levels
     "tiny32": HybridHashConfig(
@@ -398,7 +398,7 @@ class HybridHash(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """(Re-)initialise every tensor as NesT does (spec §1, "Pretrained weights")."""
+        """(Re-)initialise every tensor as NesT does (docs/method.md §1, "Pretrained weights")."""
         if any(p.is_meta for p in self.parameters()):
             return  # a meta-device build (shapes only) has no values to initialise
         std = self.config.init_std
@@ -509,7 +509,7 @@ def build(preset: str, bits: int = 64, **overrides: object) -> HybridHash:
 
     Args:
         preset: a key of :data:`PRESETS` ("paper", "paper15", "tiny32", "small32").
-        bits: code length K (spec §3: 16, 32, 48, 64).
+        bits: code length K (docs/method.md §3: 16, 32, 48, 64).
         **overrides: any :class:`HybridHashConfig` field, e.g. ``img_size=112``,
             ``variant="local_only"``, ``token_layout="reference"``, ``block_token_kernel=7``.
 

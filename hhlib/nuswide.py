@@ -1,6 +1,6 @@
 """Build the ``nuswide_21`` list files from the official NUS-WIDE release.
 
-NUS-WIDE-21 (HybridHash arXiv 2405.07524, Sec. 4.1; spec Sec. 5) keeps the images tagged with
+NUS-WIDE-21 (HybridHash arXiv 2405.07524, Sec. 4.1; docs/method.md §5) keeps the images tagged with
 at least one of the 21 most frequent of the 81 ground-truth concepts (195,834 images), labels
 them over those 21 concepts, and splits them per class: 100 query per class (2,100), the rest
 database (~193,700), 500 per class of the database as train (10,500).
@@ -142,9 +142,9 @@ def build_nuswide21_lists(
         release_dir: the unzipped official release (see module docstring).
         out_dir: where to write the lists (created if needed).
         seed: split seed (``Generator(PCG64(seed))``).
-        n_concepts: most frequent concepts kept (spec Sec. 5: 21).
-        query_per_class: queries per class (spec Sec. 5: 100 -> 2,100).
-        train_per_class: train images per class, drawn from the database (spec Sec. 5: 500 -> 10,500).
+        n_concepts: most frequent concepts kept (docs/method.md §5: 21).
+        query_per_class: queries per class (docs/method.md §5: 100 -> 2,100).
+        train_per_class: train images per class, drawn from the database (docs/method.md §5: 500 -> 10,500).
         image_prefix: prepended to every path (e.g. ``"Flickr/"`` when the image root is its parent).
 
     Returns:

@@ -682,7 +682,7 @@ def ablation_plan(
     """Expand notebook 05's lists into the training runs of the ablation study, the baseline once.
 
     The baseline is the paper's method: backbone ``hybridhash``, variant ``hybrid``, loss ``wml``,
-    default block-token kernel, ``alpha`` and token layout (spec Sec. 1 "Ablation variants").
+    default block-token kernel, ``alpha`` and token layout (docs/method.md §1 "Ablation variants").
     Each study changes one thing from it: ``variant`` (no interaction, local only, global only),
     ``block_token_kernel`` (block-token granularity), ``alpha`` (of the WML loss),
     ``token_layout`` (paper vs reference code), ``loss`` (the method comparison, on the HybridHash

@@ -1,7 +1,7 @@
 """Weights for the HybridHash network: ImageNet NesT-B transfer, official checkpoints, hhlib checkpoints.
 
 Paper: HybridHash (ICMR 2024, arXiv 2405.07524), Sec. 4.1 starts from ImageNet-pretrained
-NesT-B (timm's ``nest_base_jx``); docs/hybridhash-spec.md §1 "Pretrained weights" lists the
+NesT-B (timm's ``nest_base_jx``); docs/method.md §1 "Pretrained weights" lists the
 shared tensors (patch embedding, position embeddings, transformer layers, the interaction
 modules' local conv and norm, final norm). Everything else (global branches, hash layer)
 keeps the NesT initialisation.
@@ -26,7 +26,7 @@ from torch import nn
 
 from hhlib.layers import blockify, deblockify
 
-# Model keys that have a counterpart in timm's NesT (spec §1, "Pretrained weights").
+# Model keys that have a counterpart in timm's NesT (docs/method.md §1, "Pretrained weights").
 NEST_SHARED_KEYS = (
     r"patch_embed\.proj\.(weight|bias)",
     r"levels\.\d+\.pos_embed",
@@ -55,7 +55,7 @@ LEGACY_UNUSED = {
     r"reference_fc\..+": "older hhlib's frozen copy of the official FcLayer, never used (hhlib now leaves it out)",
 }
 
-TIMM_NEST_NAME = "nest_base_jx"  # timm's ImageNet-1k NesT-B (JAX weights), spec §1
+TIMM_NEST_NAME = "nest_base_jx"  # timm's ImageNet-1k NesT-B (JAX weights), docs/method.md §1
 
 
 @dataclass
@@ -234,7 +234,7 @@ def _fetch_timm_nest() -> dict[str, torch.Tensor]:
 
 
 def load_nest_weights(model: nn.Module, source: str | Path | Mapping[str, torch.Tensor], strict: bool = False) -> LoadReport:
-    """Load every NesT-B tensor that has a counterpart in ``model`` (spec §1, "Pretrained weights").
+    """Load every NesT-B tensor that has a counterpart in ``model`` (docs/method.md §1, "Pretrained weights").
 
     Args:
         model: a :class:`hhlib.model.HybridHash`.

@@ -1,7 +1,7 @@
 """Retrieval protocols: which images are query, train and database, as index arrays.
 
 The protocols are those of the deep-hashing literature that HybridHash (arXiv 2405.07524,
-Sec. 4.1) evaluates on; spec Sec. 5 gives the sizes. ``PROTOCOLS`` maps a name to a
+Sec. 4.1) evaluates on; docs/method.md §5 gives the sizes. ``PROTOCOLS`` maps a name to a
 :class:`Protocol`; :func:`make_splits` turns labels into a :class:`SplitIndices`.
 
 Determinism: every draw comes from one ``numpy.random.Generator(PCG64(seed))``. A random order
@@ -29,7 +29,7 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Protocol:
-    """How one dataset is split (spec Sec. 5).
+    """How one dataset is split (docs/method.md §5).
 
     Attributes:
         name: protocol name.
@@ -50,21 +50,21 @@ class Protocol:
 
 
 PROTOCOLS: dict[str, Protocol] = {
-    # spec Sec. 5: per class 100 query + 500 train, the rest (54,000) database, mAP over all.
+    # docs/method.md §5: per class 100 query + 500 train, the rest (54,000) database, mAP over all.
     "cifar10": Protocol("cifar10", "pool", 100, 500, "rest", None),
-    # spec Sec. 5: per class 100 query, the other 59,000 database, 500 per class of it as train.
+    # docs/method.md §5: per class 100 query, the other 59,000 database, 500 per class of it as train.
     "cifar10-1": Protocol("cifar10-1", "pool", 100, 500, "rest_with_train", None),
-    # spec Sec. 5: per class 1,000 query, 5,000 train; database = train (50,000).
+    # docs/method.md §5: per class 1,000 query, 5,000 train; database = train (50,000).
     "cifar10-2": Protocol("cifar10-2", "pool", 1000, 5000, "train", None),
     # issue 3: the CIFAR-10 protocol on all 70,000 pooled images: 1,000 / 5,000 / 64,000.
     "fashion_mnist": Protocol("fashion_mnist", "pool", 100, 500, "rest", None),
-    # spec Sec. 5: 2,100 query, 10,500 train, ~193,000 database, mAP@5000.
+    # docs/method.md §5: 2,100 query, 10,500 train, ~193,000 database, mAP@5000.
     "nuswide_21": Protocol("nuswide_21", "lists", None, None, "list", 5000),
-    # spec Sec. 5 (HashNet's NUS-WIDE-m): 5,000 query, 10,000 train, mAP@5000.
+    # docs/method.md §5 (HashNet's NUS-WIDE-m): 5,000 query, 10,000 train, mAP@5000.
     "nuswide_81_m": Protocol("nuswide_81_m", "lists", None, None, "list", 5000),
-    # spec Sec. 5: 5,000 query, 10,000 train, the rest database, mAP@5000.
+    # docs/method.md §5: 5,000 query, 10,000 train, the rest database, mAP@5000.
     "coco": Protocol("coco", "lists", None, None, "list", 5000),
-    # spec Sec. 5 (HashNet's ImageNet-100): 5,000 query, 13,000 train, ~128,500 database, mAP@1000.
+    # docs/method.md §5 (HashNet's ImageNet-100): 5,000 query, 13,000 train, ~128,500 database, mAP@1000.
     "imagenet": Protocol("imagenet", "lists", None, None, "list", 1000),
 }
 

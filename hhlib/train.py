@@ -1,6 +1,6 @@
 """The training engine: one loop that trains HybridHash with any hashing loss, resumable and GPU-ready.
 
-HybridHash (ICMR 2024, arXiv 2405.07524), Sec. 4.1 / spec Sec. 3: RMSprop, lr 2.5e-5, weight
+HybridHash (ICMR 2024, arXiv 2405.07524), Sec. 4.1 / docs/method.md §3: RMSprop, lr 2.5e-5, weight
 decay 1e-5, batch 64, 12-15 epochs, mixed precision, an evaluation every 3 epochs, one model per
 code length. :class:`TrainConfig` holds those values as defaults (each field cites where it comes
 from); :func:`fit` runs the loop; :func:`encode` turns a split into binary codes.
@@ -85,48 +85,48 @@ class TrainConfig:
     construction (types and ranges), before any data is read.
     """
 
-    # --- data (spec Sec. 5 protocols; None = the protocol's / paper's value) ---
+    # --- data (docs/method.md §5 protocols; None = the protocol's / paper's value) ---
     dataset: str = "fashion_mnist"  # a hhlib.data.DATASETS name; the offline embedded default
     data_dir: str | None = None  # None = the dataset's default folder
-    split_seed: int = 0  # seed of the query/train/database draw (spec Sec. 5), kept apart from `seed`
-    img_size: int | None = None  # None = the model preset's input size (224 for "paper", spec Sec. 3; 32 for tiny32/small32)
+    split_seed: int = 0  # seed of the query/train/database draw (docs/method.md §5), kept apart from `seed`
+    img_size: int | None = None  # None = the model preset's input size (224 for "paper", docs/method.md §3; 32 for tiny32/small32)
     query_per_class: int | None = None  # None = protocol (100 for CIFAR-10 / Fashion-MNIST)
     train_per_class: int | None = None  # None = protocol (500 for CIFAR-10 / Fashion-MNIST)
     database_limit: int | None = None  # None = the whole database (mAP@all over 54,000 / 64,000)
     validation_per_class: int | None = None  # hold out this many training images per class as validation queries ranking the rest (hhlib.validation; for searches); None = the protocol's query/database
     transform_params: dict = field(default_factory=dict)  # train-transform options (hhlib.transforms), e.g. {"pad": 2, "flip": True}; {} = paper (none for CIFAR)
 
-    # --- model (spec Sec. 1) ---
+    # --- model (docs/method.md §1) ---
     preset: str = "paper"  # a hhlib.model.PRESETS name (paper = NesT-B dims, depths (2, 2, 20))
-    bits: int = 64  # spec Sec. 3: 16 / 32 / 48 / 64, one model per code length
+    bits: int = 64  # docs/method.md §3: 16 / 32 / 48 / 64, one model per code length
     model_overrides: dict = field(default_factory=dict)  # HybridHashConfig fields, e.g. {"variant": "local_only"}
-    pretrained: str | None = None  # NesT-B weights file (spec Sec. 6: needed for the paper's numbers); None = from scratch
+    pretrained: str | None = None  # NesT-B weights file (docs/method.md §6: needed for the paper's numbers); None = from scratch
 
-    # --- loss (spec Sec. 2) ---
+    # --- loss (docs/method.md §2) ---
     loss: str = "wml"  # a hhlib.losses.LOSSES name; wml = the paper's weighted likelihood
     loss_params: dict = field(default_factory=dict)  # the loss's hyperparameters, e.g. {"alpha": 0.5}
 
-    # --- optimisation (spec Sec. 3) ---
-    optimizer: str = "rmsprop"  # spec Sec. 3: RMSprop
-    lr: float = 2.5e-5  # spec Sec. 3: 2.5e-5 (fine-tuning a pretrained NesT-B)
-    weight_decay: float = 1e-5  # spec Sec. 3: 1e-5
+    # --- optimisation (docs/method.md §3) ---
+    optimizer: str = "rmsprop"  # docs/method.md §3: RMSprop
+    lr: float = 2.5e-5  # docs/method.md §3: 2.5e-5 (fine-tuning a pretrained NesT-B)
+    weight_decay: float = 1e-5  # docs/method.md §3: 1e-5
     momentum: float = 0.0  # RMSprop/SGD momentum (torch's RMSprop default 0, as the reference)
-    batch_size: int = 64  # spec Sec. 3: batch 64 (the published log); global batch under DDP
-    epochs: int = 15  # spec Sec. 3: 12-15 epochs
-    schedule: str = "constant"  # spec Sec. 3: a constant learning rate
+    batch_size: int = 64  # docs/method.md §3: batch 64 (the published log); global batch under DDP
+    epochs: int = 15  # docs/method.md §3: 12-15 epochs
+    schedule: str = "constant"  # docs/method.md §3: a constant learning rate
     warmup_epochs: float = 0.0  # linear warmup length in epochs (0 in the paper)
     min_lr_ratio: float = 0.0  # cosine: final lr = lr * min_lr_ratio
     grad_clip: float | None = None  # max global gradient norm; None = no clipping (the paper's)
 
-    # --- evaluation (spec Sec. 4) ---
-    eval_every: int = 3  # spec Sec. 3: evaluate every 3 epochs (and always after the last); 0 = last only
+    # --- evaluation (docs/method.md §4) ---
+    eval_every: int = 3  # docs/method.md §3: evaluate every 3 epochs (and always after the last); 0 = last only
     eval_batch_size: int = 256  # encoding batch size (no effect on results)
 
     # --- runtime ---
     seed: int = 0  # seeds Python, NumPy, torch and the data order
     num_threads: int | None = None  # torch intra-op threads (None = torch's default, one per core); part of the numerics, recorded
     device: str = "auto"  # hhlib.runtime.resolve_device
-    amp: bool = True  # spec Sec. 3: mixed precision (bf16, or fp16 with a GradScaler; GPU only)
+    amp: bool = True  # docs/method.md §3: mixed precision (bf16, or fp16 with a GradScaler; GPU only)
     channels_last: bool = True  # channels-last memory format on GPU
     compile: bool = False  # torch.compile the model
     num_workers: int = 0  # DataLoader worker processes (image-list datasets; in-memory splits use hhlib.batches)
@@ -251,7 +251,7 @@ class RunResult:
     """What one training run produced.
 
     Attributes:
-        final_map: mAP@topk of the final model (the main figure, spec Sec. 3).
+        final_map: mAP@topk of the final model (the main figure, docs/method.md §3).
         map_tie_aware: tie-aware mAP@topk of the final model.
         best_map: best mAP over the periodic evaluations (what the reference code reports;
             selected on the query set, so optimistic; labelled ``map_best_over_evals`` in metrics.json).
@@ -368,7 +368,7 @@ def encode(
     limit: int | None = None,
     num_workers: int = 0,
 ) -> tuple[np.ndarray, ...]:
-    """Encode a split into binary codes, in batches, with no gradient (spec Sec. 4: codes = sign of outputs).
+    """Encode a split into binary codes, in batches, with no gradient (docs/method.md §4: codes = sign of outputs).
 
     Args:
         model: a HybridHash network (DDP/compiled wrappers are unwrapped); it is put in eval mode
@@ -554,7 +554,7 @@ def _train_batches(dataset: Dataset, sampler: DistributedSampler, batch_size: in
 
 def _evaluate(model: nn.Module, splits: Any, config: TrainConfig, device: torch.device,
               loss: nn.Module | None = None) -> tuple[dict, dict]:
-    """Encode query and database, and compute the spec Sec. 4 report (mAP@topk, tie-aware mAP, curves)."""
+    """Encode query and database, and compute the docs/method.md §4 report (mAP@topk, tie-aware mAP, curves)."""
     from hhlib.evaluate import evaluate
     from hhlib.weighted_hamming import weighted_mean_average_precision
 

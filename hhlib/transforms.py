@@ -1,4 +1,4 @@
-"""Train and eval image transforms (HybridHash spec Sec. 3).
+"""Train and eval image transforms (HybridHash docs/method.md §3).
 
 Two kinds, in the ``TRANSFORMS`` registry:
 
@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torchvision import transforms as T
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)  # spec Sec. 3: ImageNet mean/std normalisation
+IMAGENET_MEAN = (0.485, 0.456, 0.406)  # docs/method.md §3: ImageNet mean/std normalisation
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
@@ -29,7 +29,7 @@ class TensorTransform:
     """Resize uint8 image tensors to ``img_size``, optionally augment, and normalise.
 
     Args:
-        img_size: output side S (spec Sec. 3: 224).
+        img_size: output side S (docs/method.md §3: 224).
         train: apply the training augmentation below.
         pad: training random crop: zero-pad by ``pad`` pixels then crop S x S at a random
             offset; 0 disables it (the paper's CIFAR-10 setting).
@@ -154,14 +154,14 @@ def resize_crop_transform(
     mean: Sequence[float] = IMAGENET_MEAN,
     std: Sequence[float] = IMAGENET_STD,
 ) -> Callable:
-    """Build the PIL transform of the large-image sets (spec Sec. 3).
+    """Build the PIL transform of the large-image sets (docs/method.md §3).
 
     Args:
         train: training (random crop + flip) or evaluation (centre crop).
-        img_size: crop side (spec Sec. 3: 224).
+        img_size: crop side (docs/method.md §3: 224).
         resize_size: shorter side before cropping; None = ``round(img_size * 256 / 224)`` (256 at 224).
         random_crop: ``"crop"`` (RandomCrop, as the reference code) or ``"resized_crop"`` (RandomResizedCrop).
-        flip: training horizontal flip (spec Sec. 3: on).
+        flip: training horizontal flip (docs/method.md §3: on).
         mean: normalisation mean.
         std: normalisation std.
 
@@ -171,7 +171,7 @@ def resize_crop_transform(
     Raises:
         ValueError: unknown ``random_crop``.
     """
-    resize_size = round(img_size * 256 / 224) if resize_size is None else resize_size  # spec Sec. 3: 256 -> 224
+    resize_size = round(img_size * 256 / 224) if resize_size is None else resize_size  # docs/method.md §3: 256 -> 224
     steps: list[Callable] = [T.Resize(resize_size)]
     if train:
         if random_crop == "crop":
@@ -197,7 +197,7 @@ def direct_transform(
     mean: Sequence[float] = IMAGENET_MEAN,
     std: Sequence[float] = IMAGENET_STD,
 ) -> TensorTransform:
-    """Build the tensor transform of the small in-memory sets (spec Sec. 3: CIFAR-10 resized to 224).
+    """Build the tensor transform of the small in-memory sets (docs/method.md §3: CIFAR-10 resized to 224).
 
     Args:
         train: apply the (optional) training augmentation.
@@ -222,7 +222,7 @@ def build_transform(kind: str, train: bool, img_size: int | None = None, **optio
     Args:
         kind: a ``TRANSFORMS`` name (``"direct"`` or ``"resize_crop"``).
         train: training or evaluation transform.
-        img_size: output side; None = 224 (spec Sec. 3).
+        img_size: output side; None = 224 (docs/method.md §3).
         **options: the kind's keyword options (``pad``, ``flip``, ``resize_size``, ``random_crop``, ``mean``, ``std``).
 
     Returns:

@@ -343,7 +343,7 @@ def retrieval_gallery(
     model. ``hhlib.retrieval.gallery_queries`` picks queries (a success and a failure) and
     computes these counts.
 
-    Relevant = shares at least one label with the query (spec Sec. 4). Images are un-normalised
+    Relevant = shares at least one label with the query (docs/method.md §4). Images are un-normalised
     with the ImageNet mean/std (hhlib.transforms) for display.
 
     Args:

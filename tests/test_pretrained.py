@@ -10,7 +10,7 @@ from hhlib.layers import blockify, deblockify
 from hhlib.model import build, from_pretrained_nest
 from hhlib.pretrained import LoadReport, load_nest_weights, read_state_dict, remap_nest_state_dict, resize_pos_embed
 
-# model tensors that NesT-B cannot supply: the global branches and the hash layer (spec §1)
+# model tensors that NesT-B cannot supply: the global branches and the hash layer (docs/method.md §1)
 NEW_IN_HYBRIDHASH = r"levels\.\d\.pool\.(conv_global|global_attention)\..*|hash_layer\..*"
 
 

@@ -58,7 +58,7 @@ def balanced_pair_weights(positive: Tensor, like: Tensor) -> Tensor:
     """HashNet's class-balancing weights: S / S1 on similar pairs, S / S0 on dissimilar ones.
 
     S1 and S0 count the similar and dissimilar pairs, S = S0 + S1; a count of zero is taken as 1,
-    so a batch without one kind of pair never divides by zero (HashNet Eq. 5; HybridHash spec Sec. 2).
+    so a batch without one kind of pair never divides by zero (HashNet Eq. 5; HybridHash docs/method.md §2).
 
     Args:
         positive: (...) bool, True where a pair is similar.

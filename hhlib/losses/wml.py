@@ -1,7 +1,7 @@
 """HybridHash's loss: weighted maximum likelihood between the batch and a memory of the training set.
 
 HybridHash (ICMR 2024, arXiv 2405.07524), Sec. 3.3, as its reference code computes it (a HashNet-style
-weighted pairwise likelihood; see docs hybridhash-spec Sec. 2):
+weighted pairwise likelihood; see docs hybridhash-docs/method.md §2):
 
     U (n_train x K), Y (n_train x C): memory of the training outputs and labels, the batch written
         (detached) at its dataset indices before the loss is computed;
@@ -10,7 +10,7 @@ weighted pairwise likelihood; see docs hybridhash-spec Sec. 2):
     loss = (S / S1 * sum_{s=1} l_ij + S / S0 * sum_{s=0} l_ij) / S,
 
 with S1 / S0 the counts of similar / dissimilar batch-by-memory pairs and S = S0 + S1.
-Deviations from the reference, both deliberate (spec Sec. 6): the memory has exactly n_train rows
+Deviations from the reference, both deliberate (docs/method.md §6): the memory has exactly n_train rows
 (the reference allocates 10,000 rows for 5,000 CIFAR-10 images), and rows not yet written in the
 first epoch are left out of the pairs (``skip_unwritten``) instead of entering as dissimilar pairs
 with theta = 0. HashNet's continuation is available (``continuation=True``), off as in the reference.
@@ -53,8 +53,8 @@ class WeightedMaximumLikelihoodLoss(ContinuationMixin, HashLoss):
         n_classes: int,
         n_train: int,
         alpha: float = 0.5,  # HybridHash Sec. 3.3 / reference config "alpha": 0.5
-        skip_unwritten: bool = True,  # hhlib: unwritten rows are not data (spec Sec. 6)
-        continuation: bool = False,  # reference never calls it (spec Sec. 2)
+        skip_unwritten: bool = True,  # hhlib: unwritten rows are not data (docs/method.md §6)
+        continuation: bool = False,  # reference never calls it (docs/method.md §2)
         continuation_gamma: float = 0.005,  # HashNet network.py
         continuation_power: float = 0.5,  # HashNet network.py
         continuation_step_size: int = 200,  # HashNet network.py
