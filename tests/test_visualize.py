@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
+from pathlib import Path  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
@@ -169,3 +170,35 @@ def test_save_figure_writes_png(tmp_path):
     path = visualize.save_figure(fig, tmp_path, "counts")
     assert path == tmp_path / "figures" / "counts.png"
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_run_tsne_maps_projects_a_trained_runs_outputs_and_codes(tmp_path):
+    from hhlib import embedding
+    from hhlib.train import TrainConfig, fit
+
+    fashion = "/usr/share/datasets/fashion-mnist"
+    if not Path(fashion).is_dir():
+        pytest.skip("Fashion-MNIST files absent (make setup)")
+    config = TrainConfig.from_dict(dict(
+        dataset="fashion_mnist", data_dir=fashion, preset="tiny32", bits=16, img_size=32, query_per_class=3,
+        train_per_class=4, database_limit=40, batch_size=20, epochs=1, optimizer="adamw", lr=1e-3,
+        out_dir=str(tmp_path), progress=False, device="cpu", num_threads=1))
+    result = fit(config)
+    from hhlib.data import load_splits
+
+    splits = load_splits("fashion_mnist", fashion, seed=0, img_size=32, query_per_class=3, train_per_class=4,
+                         database_limit=40)
+    tsne = embedding.run_tsne_maps(result.run_dir, splits.query, 16, "cpu", 64, points=30, seed=0, perplexity=5)
+    assert list(tsne["maps"]) == ["continuous outputs, 16 bits", "binary codes, 16 bits"]
+    assert all(points.shape == (30, 2) for points in tsne["maps"].values())
+    assert tsne["labels"].shape == (30, 10)
+    assert set(tsne["separation"]) == {"continuous", "codes"}
+    assert all(-1 <= s <= 1 for s in tsne["separation"].values())
+
+
+def test_embedding_separation_is_one_for_far_apart_classes_and_rejects_one_class():
+    points = np.array([[0, 0], [0, 0.1], [10, 10], [10, 10.1]], dtype=float)
+    labels = np.eye(2)[[0, 0, 1, 1]]
+    assert visualize.embedding_separation(points, labels) > 0.95
+    with pytest.raises(ValueError, match="at least two classes"):
+        visualize.embedding_separation(points, np.eye(2)[[0, 0, 0, 0]])
