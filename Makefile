@@ -20,7 +20,7 @@ ifeq ($(DATASET),nuswide)
 override DATASET := nuswide_21
 endif
 OUT := outputs/$(DATASET)
-STAGES := 01_prepare_data 02_train 03_evaluate 04_tsne 05_ablations
+STAGES := 01_prepare_data 02_train 03_evaluate 04_tsne 05_ablations 06_text_hashing
 export PATH := $(abspath $(BIN)):$(PATH)
 export PYTHONHASHSEED := 0
 export MPLBACKEND := Agg
@@ -37,7 +37,7 @@ help:
 	@echo "make setup                     create .venv (python3 -m venv + pinned pip requirements) and get Fashion-MNIST"
 	@echo "make test                      pytest tests/ then nbval over notebooks/ (the CI command)"
 	@echo "make bench                     speed benchmarks -> outputs/bench/*.json"
-	@echo "make reproduce [DATASET=name]  run notebooks 01-05 with params/<name>/ into outputs/<name>/ (default: fashion_mnist)"
+	@echo "make reproduce [DATASET=name]  run notebooks 01-06 with params/<name>/ into outputs/<name>/ (default: fashion_mnist)"
 	@echo "make lab                       JupyterLab on notebooks/ with the project's kernel"
 
 $(STAMP): requirements.txt requirements-lock.txt pyproject.toml
@@ -51,6 +51,7 @@ setup: $(STAMP) data
 
 data:
 	@bash scripts/ensure_fashion_mnist.sh "$(FASHION_MNIST_DIR)"
+	@bash scripts/ensure_apt_lists.sh
 
 test: setup
 	$(BIN)/python -m pytest tests/ -q
@@ -72,7 +73,7 @@ endif
 
 reproduce: setup
 	@$(BIN)/python -m hhlib.params check $(DATASET)
-	@$(MAKE) --no-print-directory $(OUT)/05_ablations.ipynb DATASET=$(DATASET)
+	@$(MAKE) --no-print-directory $(OUT)/06_text_hashing.ipynb DATASET=$(DATASET)
 	@$(BIN)/python -m hhlib.report $(OUT)
 
 $(OUT)/01_prepare_data.ipynb: notebooks/01_prepare_data.ipynb params/$(DATASET)/01_prepare_data.yaml $(LIB)
@@ -80,6 +81,7 @@ $(OUT)/02_train.ipynb: notebooks/02_train.ipynb params/$(DATASET)/02_train.yaml 
 $(OUT)/03_evaluate.ipynb: notebooks/03_evaluate.ipynb params/$(DATASET)/03_evaluate.yaml $(OUT)/02_train.ipynb $(LIB)
 $(OUT)/04_tsne.ipynb: notebooks/04_tsne.ipynb params/$(DATASET)/04_tsne.yaml $(OUT)/03_evaluate.ipynb $(LIB)
 $(OUT)/05_ablations.ipynb: notebooks/05_ablations.ipynb params/$(DATASET)/05_ablations.yaml $(OUT)/04_tsne.ipynb $(LIB)
+$(OUT)/06_text_hashing.ipynb: notebooks/06_text_hashing.ipynb params/$(DATASET)/06_text_hashing.yaml $(OUT)/05_ablations.ipynb $(LIB)
 
 $(OUT)/%.ipynb:
 	@mkdir -p $(OUT)

@@ -51,7 +51,7 @@ __all__ = [
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PARAMS_DIR = REPO_ROOT / "params"  # params/<set>/<stage>.yaml
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"  # notebooks/<stage>.ipynb; also papermill's --cwd
-STAGES = ("01_prepare_data", "02_train", "03_evaluate", "04_tsne", "05_ablations")
+STAGES = ("01_prepare_data", "02_train", "03_evaluate", "04_tsne", "05_ablations", "06_text_hashing")
 # keys that, when two stages of one set both have them, must hold the same value
 SHARED_KEYS = ("dataset", "data_dir", "out_dir", "split_seed", "img_size", "query_per_class", "train_per_class", "database_limit")
 # 05_ablations trains and evaluates its own runs, so it may rank against a smaller database than 01-04
@@ -283,6 +283,12 @@ KEY_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "seed": _non_negative_int,
     "device": _device,
     "paper_map": _paper_map,
+    "num_sections": _positive_int,
+    "text_query_per_class": _positive_int,
+    "text_train_per_class": _positive_int,
+    "text_database_per_class": _optional(_positive_int),
+    "seeds": _list_of(_non_negative_int),
+    "num_neighbors": _positive_int,
 }
 
 
@@ -465,6 +471,10 @@ def check_dataset_ready(
     effective = check_params(param_set, params_dir, notebooks_dir)
     first = effective["01_prepare_data"]
     check_data(first["dataset"], resolve_path(first.get("data_dir"), notebooks_dir))
+    if "06_text_hashing" in effective:  # the text study reads apt's Packages lists (hhlib.text_data)
+        from hhlib.text_data import find_package_lists
+
+        find_package_lists(effective["06_text_hashing"]["packages_path"])
     for stage, values in effective.items():
         weights = values.get("pretrained")
         if weights is not None and not resolve_path(weights, notebooks_dir).is_file():

@@ -362,7 +362,7 @@ def text_readings(study: dict) -> list[str]:
     for run in study["runs"]:
         n = len(run["map_per_seed"])
         lines.append(f"{run['target_mode']} targets, {run['bits']} bits: mAP {run['map']:.3f} ± {run['map_std']:.3f} "
-                     f"({n} seeds), {run['map'] / chance:.1f}x chance ({chance:.3f}); the CNN reproduces "
+                     f"({n} seed{'s' if n > 1 else ''}), {run['map'] / chance:.1f}x chance ({chance:.3f}); the CNN reproduces "
                      f"{100 * run['final_validation_bit_accuracy']:.0f}% of the held-out target bits.")
         by_key[(run["target_mode"], run["bits"])] = run
     for bits in sorted({b for _, b in by_key}):
