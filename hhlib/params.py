@@ -471,10 +471,11 @@ def check_dataset_ready(
     effective = check_params(param_set, params_dir, notebooks_dir)
     first = effective["01_prepare_data"]
     check_data(first["dataset"], resolve_path(first.get("data_dir"), notebooks_dir))
-    if "06_text_hashing" in effective:  # the text study reads apt's Packages lists (hhlib.text_data)
+    packages = effective.get("06_text_hashing", {}).get("packages_path")
+    if packages:  # the text study reads apt's Packages lists (hhlib.text_data.CorpusError says how to get them)
         from hhlib.text_data import find_package_lists
 
-        find_package_lists(effective["06_text_hashing"]["packages_path"])
+        find_package_lists(packages)
     for stage, values in effective.items():
         weights = values.get("pretrained")
         if weights is not None and not resolve_path(weights, notebooks_dir).is_file():
