@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from typing import Sequence
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 import torch
 from torch import nn
@@ -41,6 +42,7 @@ __all__ = [
     "encode_texts",
     "fit_text_hasher",
     "prepare_text_protocol",
+    "results_table",
     "run_text_study",
     "text_readings",
     "token_ids",
@@ -347,6 +349,22 @@ def chance_map(query_labels: np.ndarray, database_labels: np.ndarray) -> float:
     """mAP of a random ranking: the mean share of database items relevant to a query (single-label case)."""
     relevant = (query_labels @ database_labels.T > 0).mean(axis=1)
     return float(relevant.mean())
+
+
+def results_table(study: dict) -> pd.DataFrame:
+    """One row per run of the study: target mode, bits, mAP mean and std, precision within radius 2, seconds.
+
+    Args:
+        study: the dict of :func:`run_text_study` (or its copy in metrics.json).
+
+    Returns:
+        A DataFrame with columns ``target_mode, bits, map, map_std, seeds, precision_within_radius,
+        train_seconds`` (``hhlib.visualize.results_bars`` plots it).
+    """
+    columns = ["target_mode", "bits", "map", "map_std", "precision_within_radius", "train_seconds"]
+    table = pd.DataFrame([{key: run[key] for key in columns} for run in study["runs"]], columns=columns)
+    table.insert(4, "seeds", [len(run["map_per_seed"]) for run in study["runs"]])
+    return table
 
 
 def text_readings(study: dict) -> list[str]:
