@@ -56,6 +56,13 @@ def test_readings_are_generated_from_the_numbers():
     assert "+0.300 against unsupervised ones: higher" in lines[5]
 
 
+def test_results_table_has_one_row_per_run():
+    study = {"runs": [{**_run("supervised", 16, [0.5, 0.7]), "precision_within_radius": 0.4, "train_seconds": 2.0}]}
+    table = text_hashing.results_table(study)
+    assert list(table.columns) == ["target_mode", "bits", "map", "map_std", "seeds", "precision_within_radius", "train_seconds"]
+    assert table.iloc[0].tolist() == ["supervised", 16, pytest.approx(0.6), pytest.approx(np.sqrt(0.02)), 2, 0.4, 2.0]
+
+
 def test_study_rejects_unknown_modes_and_no_seeds():
     with pytest.raises(KeyError, match="valid are unsupervised, supervised"):
         text_hashing.run_text_study(None, [16], [0], ["tags"], TextHashConfig())
