@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -132,3 +133,11 @@ def test_text_splits_name_the_short_class():
     labels = np.array([[1, 0]] * 5 + [[0, 1]] * 2, dtype=np.float32)
     with pytest.raises(CorpusError, match="class 1 has only 1 .*lower text_query/train/database_per_class"):
         text_data.make_text_splits(labels, 1, 2, None, seed=0)
+
+
+def test_setup_script_explains_missing_lists(tmp_path):
+    script = Path(__file__).resolve().parents[1] / "scripts" / "ensure_apt_lists.sh"
+    missing = subprocess.run(["bash", str(script), str(tmp_path)], capture_output=True, text=True)
+    assert missing.returncode == 1 and "holds no *_Packages file" in missing.stderr
+    _write(tmp_path)
+    assert subprocess.run(["bash", str(script), str(tmp_path)]).returncode == 0
