@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import torch
+from sklearn.linear_model import LogisticRegression
 from torch import nn
 
 from hhlib.evaluate import evaluate
@@ -41,6 +42,7 @@ __all__ = [
     "build_vocabulary",
     "encode_texts",
     "fit_text_hasher",
+    "linear_hasher_codes",
     "prepare_text_protocol",
     "results_table",
     "run_text_study",
@@ -281,9 +283,30 @@ def _summary(values: list[float]) -> dict:
     return {"mean": float(np.mean(values)), "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0}
 
 
+def linear_hasher_codes(train_tfidf: sp.csr_matrix, targets: np.ndarray, *others: sp.csr_matrix, c: float = 1.0) -> list[np.ndarray]:
+    """Baseline stage 2: one logistic regression per bit on tf-idf (the linear predictor of Self-Taught Hashing).
+
+    Args:
+        train_tfidf: (N, V) CSR tf-idf of the training texts.
+        targets: (N, bits) float32 in {-1, +1}, the stage-1 codes.
+        *others: CSR tf-idf of the texts to encode (e.g. queries, database).
+        c: inverse regularisation strength (ours: sklearn's default 1.0).
+
+    Returns:
+        One (n, bits) float32 {-1, +1} array per matrix of ``others``. Deterministic (liblinear).
+    """
+    weights, biases = [], []
+    for bit in targets.T:
+        model = LogisticRegression(C=c, solver="liblinear").fit(train_tfidf, bit > 0)
+        weights.append(model.coef_[0])
+        biases.append(model.intercept_[0])
+    weight, bias = np.stack(weights, axis=1), np.asarray(biases)
+    return [np.where(other @ weight + bias > 0, 1.0, -1.0).astype(np.float32) for other in others]
+
+
 def run_text_study(
     protocol: TextProtocol, bits_list: Sequence[int], seeds: Sequence[int], target_modes: Sequence[str],
-    config: TextHashConfig,
+    config: TextHashConfig, linear_baseline: bool = False,
 ) -> dict:
     """Stage 1 and stage 2 for every code length and target mode, trained once per seed, evaluated exactly.
 
@@ -296,6 +319,8 @@ def run_text_study(
         seeds: training seeds (mean and sample std over them are reported).
         target_modes: names in :data:`TARGET_MODES`.
         config: network and training settings.
+        linear_baseline: also fit :func:`linear_hasher_codes` to the same targets (method
+            ``linear_tfidf``; deterministic, so one value and ``map_std`` 0).
 
     Returns:
         JSON-ready ``{"runs": [...], "protocol": ..., "config": ..., "chance_map": ...}``; each run
@@ -320,6 +345,8 @@ def run_text_study(
         for bits in bits_list:
             targets = _stage_one(protocol, bits, mode, config, train_tfidf)
             runs.append(_train_and_evaluate(protocol, ids, tfidf, targets, len(vocabulary) + 2, config, seeds, mode))
+            if linear_baseline:
+                runs.append(_linear_run(protocol, tfidf, targets, mode))
     return {"runs": runs, "config": asdict(config), "vocabulary_size": len(vocabulary),
             "protocol": {"class_names": protocol.class_names, "fingerprint": protocol.fingerprint, **protocol.split},
             "chance_map": chance_map(protocol.labels["query"], protocol.labels["database"])}
@@ -345,6 +372,18 @@ def _train_and_evaluate(protocol, ids, tfidf, targets, vocab_size, config, seeds
             "history": histories[0], "topk": len(protocol.labels["database"])}
 
 
+def _linear_run(protocol: TextProtocol, tfidf: dict, targets: np.ndarray, mode: str) -> dict:
+    """The linear baseline for one code length and target mode."""
+    start = time.perf_counter()
+    query, database = linear_hasher_codes(tfidf["train"], targets, tfidf["query"], tfidf["database"])
+    seconds = time.perf_counter() - start
+    result = evaluate(query, database, protocol.labels["query"], protocol.labels["database"], tie_aware=False)
+    return {"method": "linear_tfidf", "target_mode": mode, "bits": targets.shape[1], "map": result["map"], "map_std": 0.0,
+            "map_per_seed": [result["map"]], "seeds": [], "deterministic": True,
+            "precision_within_radius": result["precision_within_radius"], "precision_within_radius_std": 0.0,
+            "train_seconds": seconds, "topk": len(protocol.labels["database"])}
+
+
 def chance_map(query_labels: np.ndarray, database_labels: np.ndarray) -> float:
     """mAP of a random ranking: the mean share of database items relevant to a query (single-label case)."""
     relevant = (query_labels @ database_labels.T > 0).mean(axis=1)
@@ -358,12 +397,13 @@ def results_table(study: dict) -> pd.DataFrame:
         study: the dict of :func:`run_text_study` (or its copy in metrics.json).
 
     Returns:
-        A DataFrame with columns ``target_mode, bits, map, map_std, seeds, precision_within_radius,
-        train_seconds`` (``hhlib.visualize.results_bars`` plots it).
+        A DataFrame with columns ``method, target_mode, bits, map, map_std, seeds,
+        precision_within_radius, train_seconds`` (``seeds`` = 0 for a deterministic baseline;
+        ``hhlib.visualize.results_bars`` plots it).
     """
-    columns = ["target_mode", "bits", "map", "map_std", "precision_within_radius", "train_seconds"]
+    columns = ["method", "target_mode", "bits", "map", "map_std", "precision_within_radius", "train_seconds"]
     table = pd.DataFrame([{key: run[key] for key in columns} for run in study["runs"]], columns=columns)
-    table.insert(4, "seeds", [len(run["map_per_seed"]) for run in study["runs"]])
+    table.insert(5, "seeds", [len(run["seeds"]) for run in study["runs"]])
     return table
 
 
@@ -374,10 +414,11 @@ def text_readings(study: dict) -> list[str]:
         study: the dict of :func:`run_text_study` (or its copy in metrics.json).
 
     Returns:
-        One sentence per run, then one per code length comparing the target modes.
+        One sentence per CNN run, then per code length the target modes compared, then the CNN
+        against the linear baseline where it ran.
     """
     chance, lines, by_key = study["chance_map"], [], {}
-    for run in study["runs"]:
+    for run in [r for r in study["runs"] if r.get("method", "text_cnn") == "text_cnn"]:
         n = len(run["map_per_seed"])
         lines.append(f"{run['target_mode']} targets, {run['bits']} bits: mAP {run['map']:.3f} ± {run['map_std']:.3f} "
                      f"({n} seed{'s' if n > 1 else ''}), {run['map'] / chance:.1f}x chance ({chance:.3f}); the CNN reproduces "
@@ -386,7 +427,19 @@ def text_readings(study: dict) -> list[str]:
     for bits in sorted({b for _, b in by_key}):
         if ("unsupervised", bits) in by_key and ("supervised", bits) in by_key:
             lines.append(_compare(by_key[("unsupervised", bits)], by_key[("supervised", bits)]))
+    for base in [r for r in study["runs"] if r.get("method") == "linear_tfidf"]:
+        if (base["target_mode"], base["bits"]) in by_key:
+            lines.append(_against_linear(by_key[(base["target_mode"], base["bits"])], base))
     return lines
+
+
+def _against_linear(cnn: dict, base: dict) -> str:
+    """One sentence: the CNN against the deterministic linear baseline on the same targets."""
+    gap = cnn["map"] - base["map"]
+    verdict = "within the spread" if abs(gap) <= cnn["map_std"] else ("higher" if gap > 0 else "lower")
+    return (f"{cnn['target_mode'].capitalize()} targets, {cnn['bits']} bits: the CNN's mAP is {gap:+.3f} against a "
+            f"per-bit logistic regression on tf-idf ({base['map']:.3f}, deterministic): {verdict} "
+            f"(CNN std {cnn['map_std']:.3f}).")
 
 
 def _compare(first: dict, second: dict) -> str:

@@ -27,6 +27,13 @@ def test_cnn_gives_one_logit_per_bit_even_for_an_empty_text():
     assert text_hashing.encode_texts(model, ids, tfidf).shape == (2, 8)
 
 
+def test_linear_hasher_predicts_separable_bits():
+    _, tfidf = text_targets.tfidf_features(["red apple", "red cherry", "green pear", "green lime"] * 3)
+    targets = np.array([[1, -1], [1, 1], [-1, -1], [-1, 1]] * 3, np.float32)
+    (codes,) = text_hashing.linear_hasher_codes(tfidf, targets, tfidf, c=100.0)
+    np.testing.assert_array_equal(codes, targets)
+
+
 def test_fit_rejects_targets_that_are_not_codes():
     ids, (_, tfidf) = torch.zeros((2, 4), dtype=torch.int64), text_targets.tfidf_features(["a", "b"])
     with pytest.raises(ValueError, match="targets must be in \\{-1, \\+1\\}"):
@@ -42,14 +49,19 @@ def test_chance_map_is_the_share_of_relevant_items():
 
 
 def _run(mode, bits, maps):
-    return {"target_mode": mode, "bits": bits, "map": float(np.mean(maps)), "map_std": float(np.std(maps, ddof=1)),
+    return {"method": "text_cnn", "target_mode": mode, "bits": bits, "seeds": list(range(len(maps))), "map": float(np.mean(maps)), "map_std": float(np.std(maps, ddof=1)),
             "map_per_seed": maps, "final_validation_bit_accuracy": 0.8}
 
 
 def test_readings_are_generated_from_the_numbers():
     study = {"chance_map": 0.1, "runs": [_run("unsupervised", 16, [0.30, 0.32, 0.34]), _run("supervised", 16, [0.31, 0.33, 0.35]),
                                          _run("unsupervised", 32, [0.20, 0.21, 0.22]), _run("supervised", 32, [0.50, 0.51, 0.52])]}
+    study["runs"].append({"method": "linear_tfidf", "target_mode": "supervised", "bits": 32, "map": 0.40, "map_std": 0.0,
+                          "map_per_seed": [0.40], "seeds": []})
     lines = text_hashing.text_readings(study)
+    assert len(lines) == 7
+    assert lines[6] == ("Supervised targets, 32 bits: the CNN's mAP is +0.110 against a per-bit logistic regression on "
+                        "tf-idf (0.400, deterministic): higher (CNN std 0.010).")
     assert lines[0].startswith("unsupervised targets, 16 bits: mAP 0.320 ± 0.020 (3 seeds), 3.2x chance (0.100)")
     assert "80% of the held-out target bits" in lines[0]
     assert lines[4] == "At 16 bits, supervised targets give mAP +0.010 against unsupervised ones: within the spread (largest std 0.020)."
@@ -59,8 +71,8 @@ def test_readings_are_generated_from_the_numbers():
 def test_results_table_has_one_row_per_run():
     study = {"runs": [{**_run("supervised", 16, [0.5, 0.7]), "precision_within_radius": 0.4, "train_seconds": 2.0}]}
     table = text_hashing.results_table(study)
-    assert list(table.columns) == ["target_mode", "bits", "map", "map_std", "seeds", "precision_within_radius", "train_seconds"]
-    assert table.iloc[0].tolist() == ["supervised", 16, pytest.approx(0.6), pytest.approx(np.sqrt(0.02)), 2, 0.4, 2.0]
+    assert list(table.columns) == ["method", "target_mode", "bits", "map", "map_std", "seeds", "precision_within_radius", "train_seconds"]
+    assert table.iloc[0].tolist() == ["text_cnn", "supervised", 16, pytest.approx(0.6), pytest.approx(np.sqrt(0.02)), 2, 0.4, 2.0]
 
 
 def test_study_rejects_unknown_modes_and_no_seeds():
@@ -76,8 +88,9 @@ def test_cnn_learns_on_real_package_descriptions():
     except text_data.CorpusError as error:
         pytest.skip(f"no apt lists on this machine ({error})")
     protocol = text_hashing.prepare_text_protocol(corpus, 4, 20, 80, 60, seed=0)
-    study = text_hashing.run_text_study(protocol, [16], [0], ["supervised"], TextHashConfig(epochs=8))
-    (run,) = study["runs"]
+    study = text_hashing.run_text_study(protocol, [16], [0], ["supervised"], TextHashConfig(epochs=8), linear_baseline=True)
+    run, linear = study["runs"]
+    assert linear["method"] == "linear_tfidf" and linear["map"] > 1.5 * study["chance_map"]
     assert study["chance_map"] == pytest.approx(0.25)
     assert run["map"] > 1.5 * study["chance_map"], f"mAP {run['map']:.3f} is not well above chance 0.25"
     assert run["history"][-1]["loss"] < run["history"][0]["loss"]
