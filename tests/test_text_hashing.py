@@ -59,7 +59,11 @@ def test_readings_are_generated_from_the_numbers():
     study["runs"].append({"method": "linear_tfidf", "target_mode": "supervised", "bits": 32, "map": 0.40, "map_std": 0.0,
                           "map_per_seed": [0.40], "seeds": []})
     lines = text_hashing.text_readings(study)
-    assert len(lines) == 7
+    study["runs"].append({**study["runs"][-1], "target_mode": "unsupervised", "map": 0.25})
+    lines = text_hashing.text_readings(study)
+    assert len(lines) == 8
+    assert lines[7].endswith("-0.040 against a per-bit logistic regression on tf-idf (0.250, deterministic): lower "
+                             "(CNN std 0.010); this disagrees with the paper, where the CNN comes out ahead.")
     assert lines[6] == ("Supervised targets, 32 bits: the CNN's mAP is +0.110 against a per-bit logistic regression on "
                         "tf-idf (0.400, deterministic): higher (CNN std 0.010).")
     assert lines[0].startswith("unsupervised targets, 16 bits: mAP 0.320 ± 0.020 (3 seeds), 3.2x chance (0.100)")
