@@ -22,7 +22,7 @@ ifeq ($(DATASET),nuswide)
 override DATASET := nuswide_21
 endif
 OUT := outputs/$(DATASET)
-STAGES := 01_prepare_data 02_train 03_evaluate 04_tsne 05_ablations
+STAGES := 01_prepare_data 02_train 03_evaluate 04_tsne 05_ablations 06_text_hashing
 export PATH := $(abspath $(BIN)):$(PATH)
 export PYTHONHASHSEED := 0
 export MPLBACKEND := Agg
@@ -46,7 +46,7 @@ help:
 	@echo "make setup                     create .venv (python3 -m venv + pinned pip requirements) and get Fashion-MNIST"
 	@echo "make test                      pytest tests/ then nbval over notebooks/ (the CI command)"
 	@echo "make bench                     speed benchmarks -> outputs/bench/*.json"
-	@echo "make reproduce [DATASET=name]  run notebooks 01-05 with params/<name>/ into outputs/<name>/ (default: fashion_mnist)"
+	@echo "make reproduce [DATASET=name]  run notebooks 01-06 with params/<name>/ into outputs/<name>/ (default: fashion_mnist)"
 	@echo "make search [DATASET=name]     the equal-budget recipe search of notebook 05 -> params/<name>/search_results.yaml"
 	@echo "make lab                       JupyterLab at the repository root with the project's kernel (hhlib)"
 
@@ -63,6 +63,7 @@ setup: $(STAMP) data
 
 data:
 	@bash scripts/ensure_fashion_mnist.sh "$(FASHION_MNIST_DIR)"
+	@bash scripts/ensure_apt_lists.sh
 
 test: setup
 	$(BIN)/python -m pytest tests/ -q
@@ -91,7 +92,7 @@ reproduce: setup
 	@$(BIN)/python hhlib/lock.py $(OUT) $(MAKE) --no-print-directory reproduce-locked DATASET=$(DATASET)
 
 reproduce-locked:
-	@$(MAKE) --no-print-directory $(OUT)/05_ablations.ipynb DATASET=$(DATASET)
+	@$(MAKE) --no-print-directory $(OUT)/06_text_hashing.ipynb DATASET=$(DATASET)
 	@$(BIN)/python -m hhlib.report $(OUT)
 
 $(OUT)/01_prepare_data.ipynb: notebooks/01_prepare_data.ipynb params/$(DATASET)/01_prepare_data.yaml $(LIB)
@@ -99,6 +100,7 @@ $(OUT)/02_train.ipynb: notebooks/02_train.ipynb params/$(DATASET)/02_train.yaml 
 $(OUT)/03_evaluate.ipynb: notebooks/03_evaluate.ipynb params/$(DATASET)/03_evaluate.yaml $(OUT)/02_train.ipynb $(LIB)
 $(OUT)/04_tsne.ipynb: notebooks/04_tsne.ipynb params/$(DATASET)/04_tsne.yaml $(OUT)/03_evaluate.ipynb $(LIB)
 $(OUT)/05_ablations.ipynb: notebooks/05_ablations.ipynb params/$(DATASET)/05_ablations.yaml $(OUT)/04_tsne.ipynb $(LIB)
+$(OUT)/06_text_hashing.ipynb: notebooks/06_text_hashing.ipynb params/$(DATASET)/06_text_hashing.yaml $(OUT)/05_ablations.ipynb $(LIB)
 
 $(OUT)/%.ipynb:
 	@mkdir -p $(OUT)

@@ -51,7 +51,7 @@ __all__ = [
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PARAMS_DIR = REPO_ROOT / "params"  # params/<set>/<stage>.yaml
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"  # notebooks/<stage>.ipynb; also papermill's --cwd
-STAGES = ("01_prepare_data", "02_train", "03_evaluate", "04_tsne", "05_ablations")
+STAGES = ("01_prepare_data", "02_train", "03_evaluate", "04_tsne", "05_ablations", "06_text_hashing")
 # keys that, when two stages of one set both have them, must hold the same value
 SHARED_KEYS = ("dataset", "data_dir", "out_dir", "split_seed", "img_size", "query_per_class", "train_per_class", "database_limit")
 # 05_ablations trains and evaluates its own runs, so it may rank against a smaller database than 01-04
@@ -288,6 +288,11 @@ KEY_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "paper_map": _paper_map,
     "search_results": lambda value: None if resolve_path(value).is_file() else (
         f"{value!r} does not exist: run `make search DATASET=<set>` to write it, or set search_results: null"),
+    "num_sections": _positive_int,
+    "text_query_per_class": _positive_int,
+    "text_train_per_class": _positive_int,
+    "text_database_per_class": _optional(_positive_int),
+    "num_neighbors": _positive_int,
 }
 
 
@@ -481,6 +486,14 @@ def check_dataset_ready(
         if not problems:
             raise
         problems.append(f"data: {error}")
+    packages = effective.get("06_text_hashing", {}).get("packages_path")
+    if packages:  # the text study reads apt's Packages lists (hhlib.text_data.CorpusError says how to get them)
+        from hhlib.text_data import CorpusError, find_package_lists
+
+        try:
+            find_package_lists(packages)
+        except CorpusError as error:
+            problems.append(f"text corpus: {error}")
     if problems:
         raise ParamsError(problems)
     return effective

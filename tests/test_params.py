@@ -21,6 +21,7 @@ CELL = {
     "04_tsne": 'dataset = "fashion_mnist"  # a dataset\nbits_list = [16]  # code lengths',
     "05_ablations": 'dataset = "fashion_mnist"  # a dataset\nlosses = ["wml"]  # losses\nvariants = ["hybrid"]  # variants\n'
                     "database_limit = 200  # subset (None: all)",
+    "06_text_hashing": 'dataset = "fashion_mnist"  # a dataset\nseeds = [0]  # training seeds',
 }
 
 
