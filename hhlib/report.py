@@ -288,6 +288,11 @@ def _readings_markdown(metrics: Mapping[str, Any]) -> list[str]:
     lines = ["## Readings", "", "Generated from metrics.json by `hhlib.readings`.", ""]
     for title, generate in sections:
         lines += [f"**{title}**", ""] + [f"- {sentence}" for sentence in generate(metrics)] + [""]
+    if metrics.get("text_hashing"):
+        from hhlib.text_hashing import text_readings
+
+        lines += ["**Text hashing (notebook 06)**", ""]
+        lines += [f"- {sentence}" for sentence in text_readings(metrics["text_hashing"])] + [""]
     return lines
 
 

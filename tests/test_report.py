@@ -116,3 +116,16 @@ def test_main_usage_and_errors(tmp_path: Path, capsys):
     assert report.main([str(tmp_path)]) == 0
     assert (tmp_path / "results.md").is_file()
     assert not math.isnan(report.results_table(report.load_metrics(tmp_path))["map"].iloc[0])
+
+
+def test_results_markdown_carries_every_notebooks_readings():
+    import json
+    from pathlib import Path
+
+    metrics = json.loads((Path(__file__).resolve().parents[1] / "outputs/fashion_mnist/metrics.json").read_text())
+    text = report.results_markdown(metrics)
+    assert "## Readings" in text
+    for title in ("**Data**", "**Training**", "**Evaluation**", "**t-SNE**", "**Ablations and comparisons**",
+                  "**Text hashing (notebook 06)**"):
+        assert title in text
+    assert "this disagrees with the paper" in text  # the text study's CNN trails its linear baseline
