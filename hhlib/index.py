@@ -115,26 +115,9 @@ class HammingIndex:
         n_items = self.codes.shape[0]
         if n_items == 0:
             raise ValueError("codes is empty: build the index from at least one database code")
-        self.labels = None if labels is None else np.asarray(_to_numpy(labels, "labels"), dtype=np.float32)
-        if self.labels is not None and (self.labels.ndim != 2 or self.labels.shape[0] != n_items):
-            raise ValueError(
-                f"labels must be (N, C) with N = {n_items} codes; got shape {self.labels.shape}: "
-                "pass one multi-hot row per code"
-            )
-        self.image_ids = np.arange(n_items) if image_ids is None else np.asarray(_to_numpy(image_ids, "image_ids"))
-        if self.image_ids.ndim != 1 or self.image_ids.shape[0] != n_items:
-            raise ValueError(
-                f"image_ids must be (N,) with N = {n_items} codes; got shape {self.image_ids.shape}: "
-                "pass one id per code"
-            )
-        dimension = 8 * n_bytes(self.bits)
-        if multihash_tables is None:
-            multihash_tables = max(1, dimension // 16)
-        if not 1 <= multihash_tables <= dimension or dimension // multihash_tables > 64:
-            raise ValueError(
-                f"multihash_tables={multihash_tables} must lie in [{-(-dimension // 64)}, {dimension}] for "
-                f"{dimension}-bit faiss codes: use e.g. {max(1, dimension // 16)}"
-            )
+        self.labels = _checked_labels(labels, n_items)
+        self.image_ids = _checked_image_ids(image_ids, n_items)
+        multihash_tables = _checked_multihash_tables(multihash_tables, 8 * n_bytes(self.bits))
         self.mode = mode
         self.settings = {
             "hnsw_neighbors": int(hnsw_neighbors),
@@ -197,6 +180,10 @@ class HammingIndex:
         if self.mode == "flat":
             ids, distances = rank(packed, self.codes, k, bits=self.bits)
             return distances, ids
+        return self._approximate_search(packed, k)
+
+    def _approximate_search(self, packed: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """faiss search of packed queries ("hnsw"/"multihash"), each row sorted by (distance, position), misses last."""
         index = self.faiss_index
         if self.mode == "hnsw":
             index.hnsw.efSearch = max(self.settings["hnsw_ef_search"], k)
@@ -256,45 +243,13 @@ class HammingIndex:
         query_features = np.asarray(_to_numpy(query_features, "query_features"), dtype=np.float32)
         database_features = np.asarray(_to_numpy(database_features, "database_features"), dtype=np.float32)
         packed = self._pack_queries(query_codes)
-        if query_features.ndim == 1:
-            query_features = query_features[None, :]
-        if query_features.ndim != 2 or query_features.shape[0] != packed.shape[0]:
-            raise ValueError(
-                f"query_features must be (Q, D) with Q = {packed.shape[0]} query codes; got {query_features.shape}: "
-                "pass one feature row per query code"
-            )
-        if database_features.ndim != 2 or database_features.shape[0] != len(self):
-            raise ValueError(
-                f"database_features must be (N, D) with N = {len(self)} indexed items; got "
-                f"{database_features.shape}: pass the features of the indexed database, in its order"
-            )
-        if database_features.shape[1] != query_features.shape[1]:
-            raise ValueError(
-                f"query features have {query_features.shape[1]} dims but database features have "
-                f"{database_features.shape[1]}: extract both with the same model"
-            )
+        query_features = _checked_features(query_features, database_features, packed.shape[0], len(self))
         shortlist = _check_k(shortlist, len(self), "shortlist")
         k = _check_k(k, len(self), "k")
         if k > shortlist:
             raise ValueError(f"k={k} exceeds shortlist={shortlist}: pass shortlist >= k")
         _, candidates = self.search(packed, shortlist)
-        n_query = packed.shape[0]
-        out_distances = np.empty((n_query, k), dtype=np.float32)
-        out_ids = np.empty((n_query, k), dtype=np.int64)
-        for begin in range(0, n_query, chunk_size):
-            end = min(begin + chunk_size, n_query)
-            chunk_ids = candidates[begin:end]
-            valid = chunk_ids >= 0
-            gathered = database_features[np.where(valid, chunk_ids, 0)]
-            differences = gathered - query_features[begin:end, None, :]
-            distances = np.sqrt(np.einsum("qsd,qsd->qs", differences, differences))
-            distances = np.where(valid, distances, np.inf)
-            order = np.argsort(distances, axis=1, kind="stable")[:, :k]
-            out_distances[begin:end] = np.take_along_axis(distances, order, axis=1)
-            out_ids[begin:end] = np.where(
-                np.isfinite(out_distances[begin:end]), np.take_along_axis(chunk_ids, order, axis=1), -1
-            )
-        return out_distances, out_ids
+        return _rerank_by_features(candidates, query_features, database_features, k, chunk_size)
 
     def save(self, folder: str | Path) -> Path:
         """Write the index to ``folder``: index.faiss (faiss binary index), arrays.npz, index.json.
@@ -355,3 +310,106 @@ class HammingIndex:
             )
         index._faiss_index = _faiss().read_index_binary(str(folder / INDEX_FILE))
         return index
+
+
+def _checked_labels(labels: Any, n_items: int) -> np.ndarray | None:
+    """``labels`` as (N, C) float32 (None stays None); raises when it has not one row per code."""
+    if labels is None:
+        return None
+    array = np.asarray(_to_numpy(labels, "labels"), dtype=np.float32)
+    if array.ndim != 2 or array.shape[0] != n_items:
+        raise ValueError(
+            f"labels must be (N, C) with N = {n_items} codes; got shape {array.shape}: "
+            "pass one multi-hot row per code"
+        )
+    return array
+
+
+def _checked_image_ids(image_ids: Any, n_items: int) -> np.ndarray:
+    """``image_ids`` as an (N,) array (None = 0..N-1); raises when it has not one id per code."""
+    array = np.arange(n_items) if image_ids is None else np.asarray(_to_numpy(image_ids, "image_ids"))
+    if array.ndim != 1 or array.shape[0] != n_items:
+        raise ValueError(
+            f"image_ids must be (N,) with N = {n_items} codes; got shape {array.shape}: "
+            "pass one id per code"
+        )
+    return array
+
+
+def _checked_multihash_tables(multihash_tables: int | None, dimension: int) -> int:
+    """The number of multihash substrings (None = dimension // 16); each substring must be 1 to 64 bits wide.
+
+    Args:
+        multihash_tables: the requested number, or None.
+        dimension: the faiss code width in bits (the code length padded to whole bytes).
+    """
+    if multihash_tables is None:
+        multihash_tables = max(1, dimension // 16)
+    if not 1 <= multihash_tables <= dimension or dimension // multihash_tables > 64:
+        raise ValueError(
+            f"multihash_tables={multihash_tables} must lie in [{-(-dimension // 64)}, {dimension}] for "
+            f"{dimension}-bit faiss codes: use e.g. {max(1, dimension // 16)}"
+        )
+    return multihash_tables
+
+
+def _checked_features(query_features: np.ndarray, database_features: np.ndarray, n_queries: int,
+                      n_items: int) -> np.ndarray:
+    """The query features as (Q, D) (a 1-D row is one query), checked with the database's (N, D) against Q and N.
+
+    Raises:
+        ValueError: rows or widths that do not match (the message names which).
+    """
+    if query_features.ndim == 1:
+        query_features = query_features[None, :]
+    if query_features.ndim != 2 or query_features.shape[0] != n_queries:
+        raise ValueError(
+            f"query_features must be (Q, D) with Q = {n_queries} query codes; got {query_features.shape}: "
+            "pass one feature row per query code"
+        )
+    if database_features.ndim != 2 or database_features.shape[0] != n_items:
+        raise ValueError(
+            f"database_features must be (N, D) with N = {n_items} indexed items; got "
+            f"{database_features.shape}: pass the features of the indexed database, in its order"
+        )
+    if database_features.shape[1] != query_features.shape[1]:
+        raise ValueError(
+            f"query features have {query_features.shape[1]} dims but database features have "
+            f"{database_features.shape[1]}: extract both with the same model"
+        )
+    return query_features
+
+
+def _rerank_by_features(
+    candidates: np.ndarray, query_features: np.ndarray, database_features: np.ndarray, k: int, chunk_size: int = 256
+) -> tuple[np.ndarray, np.ndarray]:
+    """Re-rank each query's candidates by the Euclidean distance of their features (DLBHC's fine step).
+
+    Args:
+        candidates: (Q, S) int64 database positions per query (e.g. a Hamming shortlist), -1 = no candidate.
+        query_features: (Q, D) float32.
+        database_features: (N, D) float32, rows indexed by the positions in ``candidates``.
+        k: results per query, k <= S.
+        chunk_size: queries per step (memory: chunk x S x D x 4 bytes).
+
+    Returns:
+        (Euclidean distances (Q, k) float32, ids (Q, k) int64), nearest first; equal distances keep
+        the candidates' order; missing candidates come last as id -1 with distance inf.
+    """
+    n_query = candidates.shape[0]
+    out_distances = np.empty((n_query, k), dtype=np.float32)
+    out_ids = np.empty((n_query, k), dtype=np.int64)
+    for begin in range(0, n_query, chunk_size):
+        end = min(begin + chunk_size, n_query)
+        chunk_ids = candidates[begin:end]
+        valid = chunk_ids >= 0
+        gathered = database_features[np.where(valid, chunk_ids, 0)]
+        differences = gathered - query_features[begin:end, None, :]
+        distances = np.sqrt(np.einsum("qsd,qsd->qs", differences, differences))
+        distances = np.where(valid, distances, np.inf)
+        order = np.argsort(distances, axis=1, kind="stable")[:, :k]
+        out_distances[begin:end] = np.take_along_axis(distances, order, axis=1)
+        out_ids[begin:end] = np.where(
+            np.isfinite(out_distances[begin:end]), np.take_along_axis(chunk_ids, order, axis=1), -1
+        )
+    return out_distances, out_ids
