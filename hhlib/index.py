@@ -25,49 +25,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
+from hhlib.faiss_backends import INDEX_MODES, MISSING_DISTANCE, build_index, read_index, sorted_search, write_index
 from hhlib.hamming import _check_k, _to_numpy, n_bytes, pack_codes, rank
 
-MISSING_DISTANCE = np.iinfo(np.int32).max  # faiss's distance for "no result"
+__all__ = ["ARRAYS_FILE", "INDEX_FILE", "INDEX_MODES", "MISSING_DISTANCE", "SETTINGS_FILE", "HammingIndex"]
+
 INDEX_FILE = "index.faiss"
 ARRAYS_FILE = "arrays.npz"
 SETTINGS_FILE = "index.json"
-
-
-def _faiss() -> Any:
-    """Import faiss lazily (exact search and metrics do not need it)."""
-    try:
-        import faiss
-    except ImportError as error:  # pragma: no cover - faiss-cpu is a requirement
-        raise ImportError("faiss is not installed: pip install faiss-cpu (see requirements.txt)") from error
-    return faiss
-
-
-def _build_flat(dimension: int, settings: dict[str, int]) -> Any:
-    return _faiss().IndexBinaryFlat(dimension)
-
-
-def _build_hnsw(dimension: int, settings: dict[str, int]) -> Any:
-    index = _faiss().IndexBinaryHNSW(dimension, settings["hnsw_neighbors"])
-    index.hnsw.efConstruction = settings["hnsw_ef_construction"]
-    return index
-
-
-def _build_multihash(dimension: int, settings: dict[str, int]) -> Any:
-    tables = settings["multihash_tables"]
-    index = _faiss().IndexBinaryMultiHash(dimension, tables, dimension // tables)
-    index.nflip = settings["multihash_flips"]
-    return index
-
-
-INDEX_MODES: dict[str, Callable[[int, dict[str, int]], Any]] = {
-    "flat": _build_flat,
-    "hnsw": _build_hnsw,
-    "multihash": _build_multihash,
-}
 
 
 class HammingIndex:
@@ -136,9 +105,7 @@ class HammingIndex:
     def faiss_index(self) -> Any:
         """The faiss binary index of this mode, built on first use (codes padded to whole bytes)."""
         if self._faiss_index is None:
-            index = INDEX_MODES[self.mode](8 * self.codes.shape[1], self.settings)
-            index.add(self.codes)
-            self._faiss_index = index
+            self._faiss_index = build_index(self.mode, self.codes, self.settings)
         return self._faiss_index
 
     def _pack_queries(self, query_codes: Any) -> np.ndarray:
@@ -180,17 +147,8 @@ class HammingIndex:
         if self.mode == "flat":
             ids, distances = rank(packed, self.codes, k, bits=self.bits)
             return distances, ids
-        return self._approximate_search(packed, k)
-
-    def _approximate_search(self, packed: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """faiss search of packed queries ("hnsw"/"multihash"), each row sorted by (distance, position), misses last."""
-        index = self.faiss_index
-        if self.mode == "hnsw":
-            index.hnsw.efSearch = max(self.settings["hnsw_ef_search"], k)
-        distances, ids = index.search(packed, k)
-        distances = np.where(ids < 0, MISSING_DISTANCE, distances).astype(np.int32)
-        order = np.lexsort((np.where(ids < 0, np.iinfo(np.int64).max, ids), distances), axis=1)
-        return np.take_along_axis(distances, order, axis=1), np.take_along_axis(ids, order, axis=1)
+        ef_search = self.settings["hnsw_ef_search"] if self.mode == "hnsw" else None
+        return sorted_search(self.faiss_index, packed, k, ef_search)
 
     def retrieve(self, query_code: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-k image ids for one query, for retrieval gallery figures.
@@ -262,7 +220,7 @@ class HammingIndex:
         """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        _faiss().write_index_binary(self.faiss_index, str(folder / INDEX_FILE))
+        write_index(self.faiss_index, folder / INDEX_FILE)
         image_ids = self.image_ids
         if image_ids.dtype == object:
             image_ids = image_ids.astype(str)
@@ -308,7 +266,7 @@ class HammingIndex:
                 mode=settings.pop("mode"),
                 **settings,
             )
-        index._faiss_index = _faiss().read_index_binary(str(folder / INDEX_FILE))
+        index._faiss_index = read_index(folder / INDEX_FILE)
         return index
 
 
