@@ -70,7 +70,9 @@ def build_index(mode: str, packed_codes: np.ndarray, settings: dict[str, int]) -
     return index
 
 
-def sorted_search(index: Any, packed_queries: np.ndarray, k: int, ef_search: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def sorted_search(
+    index: Any, packed_queries: np.ndarray, k: int, ef_search: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """faiss top-k search with each row sorted by (distance, database position), misses last.
 
     Args:

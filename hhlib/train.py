@@ -738,7 +738,7 @@ def fit(config: TrainConfig, *, max_epochs: int | None = None) -> RunResult | No
 
     run = _build_run(config, context, device, saved)
     progress = _restore(run, saved)
-    _prepare_batches(run)  # after the restore: DDP broadcasts the restored weights, the batches draw from the restored RNG
+    _prepare_batches(run)  # after the restore: DDP broadcasts the weights it finds at construction
     logs.install_default_handler()
     call_start = time.perf_counter()
     end_epoch = config.epochs if max_epochs is None else min(config.epochs, progress.start_epoch + max_epochs)
