@@ -25,49 +25,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
+from hhlib.faiss_backends import INDEX_MODES, MISSING_DISTANCE, build_index, read_index, sorted_search, write_index
 from hhlib.hamming import _check_k, _to_numpy, n_bytes, pack_codes, rank
 
-MISSING_DISTANCE = np.iinfo(np.int32).max  # faiss's distance for "no result"
+__all__ = ["ARRAYS_FILE", "INDEX_FILE", "INDEX_MODES", "MISSING_DISTANCE", "SETTINGS_FILE", "HammingIndex"]
+
 INDEX_FILE = "index.faiss"
 ARRAYS_FILE = "arrays.npz"
 SETTINGS_FILE = "index.json"
-
-
-def _faiss() -> Any:
-    """Import faiss lazily (exact search and metrics do not need it)."""
-    try:
-        import faiss
-    except ImportError as error:  # pragma: no cover - faiss-cpu is a requirement
-        raise ImportError("faiss is not installed: pip install faiss-cpu (see requirements.txt)") from error
-    return faiss
-
-
-def _build_flat(dimension: int, settings: dict[str, int]) -> Any:
-    return _faiss().IndexBinaryFlat(dimension)
-
-
-def _build_hnsw(dimension: int, settings: dict[str, int]) -> Any:
-    index = _faiss().IndexBinaryHNSW(dimension, settings["hnsw_neighbors"])
-    index.hnsw.efConstruction = settings["hnsw_ef_construction"]
-    return index
-
-
-def _build_multihash(dimension: int, settings: dict[str, int]) -> Any:
-    tables = settings["multihash_tables"]
-    index = _faiss().IndexBinaryMultiHash(dimension, tables, dimension // tables)
-    index.nflip = settings["multihash_flips"]
-    return index
-
-
-INDEX_MODES: dict[str, Callable[[int, dict[str, int]], Any]] = {
-    "flat": _build_flat,
-    "hnsw": _build_hnsw,
-    "multihash": _build_multihash,
-}
 
 
 class HammingIndex:
@@ -115,26 +84,9 @@ class HammingIndex:
         n_items = self.codes.shape[0]
         if n_items == 0:
             raise ValueError("codes is empty: build the index from at least one database code")
-        self.labels = None if labels is None else np.asarray(_to_numpy(labels, "labels"), dtype=np.float32)
-        if self.labels is not None and (self.labels.ndim != 2 or self.labels.shape[0] != n_items):
-            raise ValueError(
-                f"labels must be (N, C) with N = {n_items} codes; got shape {self.labels.shape}: "
-                "pass one multi-hot row per code"
-            )
-        self.image_ids = np.arange(n_items) if image_ids is None else np.asarray(_to_numpy(image_ids, "image_ids"))
-        if self.image_ids.ndim != 1 or self.image_ids.shape[0] != n_items:
-            raise ValueError(
-                f"image_ids must be (N,) with N = {n_items} codes; got shape {self.image_ids.shape}: "
-                "pass one id per code"
-            )
-        dimension = 8 * n_bytes(self.bits)
-        if multihash_tables is None:
-            multihash_tables = max(1, dimension // 16)
-        if not 1 <= multihash_tables <= dimension or dimension // multihash_tables > 64:
-            raise ValueError(
-                f"multihash_tables={multihash_tables} must lie in [{-(-dimension // 64)}, {dimension}] for "
-                f"{dimension}-bit faiss codes: use e.g. {max(1, dimension // 16)}"
-            )
+        self.labels = _checked_labels(labels, n_items)
+        self.image_ids = _checked_image_ids(image_ids, n_items)
+        multihash_tables = _checked_multihash_tables(multihash_tables, 8 * n_bytes(self.bits))
         self.mode = mode
         self.settings = {
             "hnsw_neighbors": int(hnsw_neighbors),
@@ -153,9 +105,7 @@ class HammingIndex:
     def faiss_index(self) -> Any:
         """The faiss binary index of this mode, built on first use (codes padded to whole bytes)."""
         if self._faiss_index is None:
-            index = INDEX_MODES[self.mode](8 * self.codes.shape[1], self.settings)
-            index.add(self.codes)
-            self._faiss_index = index
+            self._faiss_index = build_index(self.mode, self.codes, self.settings)
         return self._faiss_index
 
     def _pack_queries(self, query_codes: Any) -> np.ndarray:
@@ -197,13 +147,8 @@ class HammingIndex:
         if self.mode == "flat":
             ids, distances = rank(packed, self.codes, k, bits=self.bits)
             return distances, ids
-        index = self.faiss_index
-        if self.mode == "hnsw":
-            index.hnsw.efSearch = max(self.settings["hnsw_ef_search"], k)
-        distances, ids = index.search(packed, k)
-        distances = np.where(ids < 0, MISSING_DISTANCE, distances).astype(np.int32)
-        order = np.lexsort((np.where(ids < 0, np.iinfo(np.int64).max, ids), distances), axis=1)
-        return np.take_along_axis(distances, order, axis=1), np.take_along_axis(ids, order, axis=1)
+        ef_search = self.settings["hnsw_ef_search"] if self.mode == "hnsw" else None
+        return sorted_search(self.faiss_index, packed, k, ef_search)
 
     def retrieve(self, query_code: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-k image ids for one query, for retrieval gallery figures.
@@ -256,45 +201,13 @@ class HammingIndex:
         query_features = np.asarray(_to_numpy(query_features, "query_features"), dtype=np.float32)
         database_features = np.asarray(_to_numpy(database_features, "database_features"), dtype=np.float32)
         packed = self._pack_queries(query_codes)
-        if query_features.ndim == 1:
-            query_features = query_features[None, :]
-        if query_features.ndim != 2 or query_features.shape[0] != packed.shape[0]:
-            raise ValueError(
-                f"query_features must be (Q, D) with Q = {packed.shape[0]} query codes; got {query_features.shape}: "
-                "pass one feature row per query code"
-            )
-        if database_features.ndim != 2 or database_features.shape[0] != len(self):
-            raise ValueError(
-                f"database_features must be (N, D) with N = {len(self)} indexed items; got "
-                f"{database_features.shape}: pass the features of the indexed database, in its order"
-            )
-        if database_features.shape[1] != query_features.shape[1]:
-            raise ValueError(
-                f"query features have {query_features.shape[1]} dims but database features have "
-                f"{database_features.shape[1]}: extract both with the same model"
-            )
+        query_features = _checked_features(query_features, database_features, packed.shape[0], len(self))
         shortlist = _check_k(shortlist, len(self), "shortlist")
         k = _check_k(k, len(self), "k")
         if k > shortlist:
             raise ValueError(f"k={k} exceeds shortlist={shortlist}: pass shortlist >= k")
         _, candidates = self.search(packed, shortlist)
-        n_query = packed.shape[0]
-        out_distances = np.empty((n_query, k), dtype=np.float32)
-        out_ids = np.empty((n_query, k), dtype=np.int64)
-        for begin in range(0, n_query, chunk_size):
-            end = min(begin + chunk_size, n_query)
-            chunk_ids = candidates[begin:end]
-            valid = chunk_ids >= 0
-            gathered = database_features[np.where(valid, chunk_ids, 0)]
-            differences = gathered - query_features[begin:end, None, :]
-            distances = np.sqrt(np.einsum("qsd,qsd->qs", differences, differences))
-            distances = np.where(valid, distances, np.inf)
-            order = np.argsort(distances, axis=1, kind="stable")[:, :k]
-            out_distances[begin:end] = np.take_along_axis(distances, order, axis=1)
-            out_ids[begin:end] = np.where(
-                np.isfinite(out_distances[begin:end]), np.take_along_axis(chunk_ids, order, axis=1), -1
-            )
-        return out_distances, out_ids
+        return _rerank_by_features(candidates, query_features, database_features, k, chunk_size)
 
     def save(self, folder: str | Path) -> Path:
         """Write the index to ``folder``: index.faiss (faiss binary index), arrays.npz, index.json.
@@ -307,7 +220,7 @@ class HammingIndex:
         """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        _faiss().write_index_binary(self.faiss_index, str(folder / INDEX_FILE))
+        write_index(self.faiss_index, folder / INDEX_FILE)
         image_ids = self.image_ids
         if image_ids.dtype == object:
             image_ids = image_ids.astype(str)
@@ -353,5 +266,108 @@ class HammingIndex:
                 mode=settings.pop("mode"),
                 **settings,
             )
-        index._faiss_index = _faiss().read_index_binary(str(folder / INDEX_FILE))
+        index._faiss_index = read_index(folder / INDEX_FILE)
         return index
+
+
+def _checked_labels(labels: Any, n_items: int) -> np.ndarray | None:
+    """``labels`` as (N, C) float32 (None stays None); raises when it has not one row per code."""
+    if labels is None:
+        return None
+    array = np.asarray(_to_numpy(labels, "labels"), dtype=np.float32)
+    if array.ndim != 2 or array.shape[0] != n_items:
+        raise ValueError(
+            f"labels must be (N, C) with N = {n_items} codes; got shape {array.shape}: "
+            "pass one multi-hot row per code"
+        )
+    return array
+
+
+def _checked_image_ids(image_ids: Any, n_items: int) -> np.ndarray:
+    """``image_ids`` as an (N,) array (None = 0..N-1); raises when it has not one id per code."""
+    array = np.arange(n_items) if image_ids is None else np.asarray(_to_numpy(image_ids, "image_ids"))
+    if array.ndim != 1 or array.shape[0] != n_items:
+        raise ValueError(
+            f"image_ids must be (N,) with N = {n_items} codes; got shape {array.shape}: "
+            "pass one id per code"
+        )
+    return array
+
+
+def _checked_multihash_tables(multihash_tables: int | None, dimension: int) -> int:
+    """The number of multihash substrings (None = dimension // 16); each substring must be 1 to 64 bits wide.
+
+    Args:
+        multihash_tables: the requested number, or None.
+        dimension: the faiss code width in bits (the code length padded to whole bytes).
+    """
+    if multihash_tables is None:
+        multihash_tables = max(1, dimension // 16)
+    if not 1 <= multihash_tables <= dimension or dimension // multihash_tables > 64:
+        raise ValueError(
+            f"multihash_tables={multihash_tables} must lie in [{-(-dimension // 64)}, {dimension}] for "
+            f"{dimension}-bit faiss codes: use e.g. {max(1, dimension // 16)}"
+        )
+    return multihash_tables
+
+
+def _checked_features(query_features: np.ndarray, database_features: np.ndarray, n_queries: int,
+                      n_items: int) -> np.ndarray:
+    """The query features as (Q, D) (a 1-D row is one query), checked with the database's (N, D) against Q and N.
+
+    Raises:
+        ValueError: rows or widths that do not match (the message names which).
+    """
+    if query_features.ndim == 1:
+        query_features = query_features[None, :]
+    if query_features.ndim != 2 or query_features.shape[0] != n_queries:
+        raise ValueError(
+            f"query_features must be (Q, D) with Q = {n_queries} query codes; got {query_features.shape}: "
+            "pass one feature row per query code"
+        )
+    if database_features.ndim != 2 or database_features.shape[0] != n_items:
+        raise ValueError(
+            f"database_features must be (N, D) with N = {n_items} indexed items; got "
+            f"{database_features.shape}: pass the features of the indexed database, in its order"
+        )
+    if database_features.shape[1] != query_features.shape[1]:
+        raise ValueError(
+            f"query features have {query_features.shape[1]} dims but database features have "
+            f"{database_features.shape[1]}: extract both with the same model"
+        )
+    return query_features
+
+
+def _rerank_by_features(
+    candidates: np.ndarray, query_features: np.ndarray, database_features: np.ndarray, k: int, chunk_size: int = 256
+) -> tuple[np.ndarray, np.ndarray]:
+    """Re-rank each query's candidates by the Euclidean distance of their features (DLBHC's fine step).
+
+    Args:
+        candidates: (Q, S) int64 database positions per query (e.g. a Hamming shortlist), -1 = no candidate.
+        query_features: (Q, D) float32.
+        database_features: (N, D) float32, rows indexed by the positions in ``candidates``.
+        k: results per query, k <= S.
+        chunk_size: queries per step (memory: chunk x S x D x 4 bytes).
+
+    Returns:
+        (Euclidean distances (Q, k) float32, ids (Q, k) int64), nearest first; equal distances keep
+        the candidates' order; missing candidates come last as id -1 with distance inf.
+    """
+    n_query = candidates.shape[0]
+    out_distances = np.empty((n_query, k), dtype=np.float32)
+    out_ids = np.empty((n_query, k), dtype=np.int64)
+    for begin in range(0, n_query, chunk_size):
+        end = min(begin + chunk_size, n_query)
+        chunk_ids = candidates[begin:end]
+        valid = chunk_ids >= 0
+        gathered = database_features[np.where(valid, chunk_ids, 0)]
+        differences = gathered - query_features[begin:end, None, :]
+        distances = np.sqrt(np.einsum("qsd,qsd->qs", differences, differences))
+        distances = np.where(valid, distances, np.inf)
+        order = np.argsort(distances, axis=1, kind="stable")[:, :k]
+        out_distances[begin:end] = np.take_along_axis(distances, order, axis=1)
+        out_ids[begin:end] = np.where(
+            np.isfinite(out_distances[begin:end]), np.take_along_axis(chunk_ids, order, axis=1), -1
+        )
+    return out_distances, out_ids

@@ -324,6 +324,47 @@ def _init_weights(module: nn.Module, std: float) -> None:
         nn.init.zeros_(module.bias)
 
 
+def _nest_levels(cfg: HybridHashConfig) -> list[HybridHashLevel]:
+    """The NesT levels, each after the interaction module that aggregates the previous level's map (docs/method.md §1)."""
+    rates = torch.linspace(0, cfg.drop_path_rate, sum(cfg.depths), device="cpu").split(list(cfg.depths))
+    levels = []
+    for i in range(cfg.num_levels):
+        pool = _interaction_module(cfg, i) if i > 0 else None  # built before its level: RNG draw order
+        levels.append(
+            HybridHashLevel(
+                num_blocks=cfg.num_blocks[i],
+                block_size=cfg.block_size,
+                embed_dim=cfg.embed_dims[i],
+                num_heads=cfg.num_heads[i],
+                depth=cfg.depths[i],
+                pool=pool,
+                mlp_ratio=cfg.mlp_ratio,
+                qkv_bias=cfg.qkv_bias,
+                drop=cfg.drop_rate,
+                attn_drop=cfg.attn_drop_rate,
+                drop_path_rates=tuple(rates[i].tolist()),
+                norm_eps=cfg.norm_eps,
+            )
+        )
+    return levels
+
+
+def _interaction_module(cfg: HybridHashConfig, level: int) -> InteractionModule:
+    """The aggregation from level ``level - 1`` into level ``level`` (an interaction module, Sec. 3)."""
+    kernel = cfg.token_kernel
+    return InteractionModule(
+        cfg.embed_dims[level - 1],
+        cfg.embed_dims[level],
+        kernel=kernel,
+        num_tokens=(cfg.map_sizes[level - 1] // kernel) ** 2,
+        num_heads=cfg.interaction_heads,
+        token_layout=cfg.token_layout,
+        norm_eps=cfg.norm_eps,
+        pool_padding=cfg.aggregation_padding,
+        **cfg.branches,
+    )
+
+
 class HybridHash(nn.Module):
     """The HybridHash network (or one of its ablations): images -> (B, bits) hash outputs.
 
@@ -338,7 +379,17 @@ class HybridHash(nn.Module):
         super().__init__()
         cfg = config if config is not None else HybridHashConfig()
         self.config = cfg
-        kernel = cfg.token_kernel
+        # Built in this order (trunk, then head): the layers' default inits draw from the RNG in
+        # construction order, and the state-dict keys follow it.
+        self._build_trunk(cfg)
+        self._build_head(cfg)
+        # The official model also defines an FcLayer that its forward never uses; hhlib leaves it out
+        # (load_checkpoint reports it as dropped), so paper15 / 64 bits has 55,586,240 parameters,
+        # the official 55,619,072 less FcLayer's 512 x 64 + 64.
+        self.reset_parameters()
+
+    def _build_trunk(self, cfg: HybridHashConfig) -> None:
+        """The backbone: ``cnn`` (CNN baseline), ``trunk`` (a TRUNKS entry) or ``patch_embed`` + ``levels`` + ``norm`` (NesT)."""
         if cfg.backbone == "cnn":
             self.cnn = ConvBackbone(cfg.patch_size, cfg.in_chans, cfg.embed_dims, cfg.cnn_convs_per_level)
         elif cfg.backbone in TRUNKS:
@@ -346,41 +397,13 @@ class HybridHash(nn.Module):
             self.trunk = TRUNKS[cfg.backbone](in_chans=cfg.in_chans, img_size=cfg.img_size, **weights)
         else:
             self.patch_embed = PatchEmbed(cfg.patch_size, cfg.in_chans, cfg.embed_dims[0])
-            rates = torch.linspace(0, cfg.drop_path_rate, sum(cfg.depths), device="cpu").split(list(cfg.depths))
-            levels = []
-            for i in range(cfg.num_levels):
-                pool = None
-                if i > 0:
-                    pool = InteractionModule(
-                        cfg.embed_dims[i - 1],
-                        cfg.embed_dims[i],
-                        kernel=kernel,
-                        num_tokens=(cfg.map_sizes[i - 1] // kernel) ** 2,
-                        num_heads=cfg.interaction_heads,
-                        token_layout=cfg.token_layout,
-                        norm_eps=cfg.norm_eps,
-                        pool_padding=cfg.aggregation_padding,
-                        **cfg.branches,
-                    )
-                levels.append(
-                    HybridHashLevel(
-                        num_blocks=cfg.num_blocks[i],
-                        block_size=cfg.block_size,
-                        embed_dim=cfg.embed_dims[i],
-                        num_heads=cfg.num_heads[i],
-                        depth=cfg.depths[i],
-                        pool=pool,
-                        mlp_ratio=cfg.mlp_ratio,
-                        qkv_bias=cfg.qkv_bias,
-                        drop=cfg.drop_rate,
-                        attn_drop=cfg.attn_drop_rate,
-                        drop_path_rates=tuple(rates[i].tolist()),
-                        norm_eps=cfg.norm_eps,
-                    )
-                )
-            self.levels = nn.Sequential(*levels)
+            self.levels = nn.Sequential(*_nest_levels(cfg))
             self.norm = nn.LayerNorm(cfg.embed_dims[-1], eps=cfg.norm_eps)
+
+    def _build_head(self, cfg: HybridHashConfig) -> None:
+        """The head: ``hash_layer`` (HybridHash's hash layer, Sec. 3) or ``divide_encode`` (DNNH/NINH)."""
         if cfg.head == "hash_layer":
+            kernel = cfg.token_kernel
             self.hash_layer = HashLayer(
                 cfg.feature_dim,
                 cfg.bits,
@@ -392,10 +415,6 @@ class HybridHash(nn.Module):
             )
         else:
             self.divide_encode = DivideEncodeHead(cfg.feature_dim, cfg.bits)
-        # The official model also defines an FcLayer that its forward never uses; hhlib leaves it out
-        # (load_checkpoint reports it as dropped), so paper15 / 64 bits has 55,586,240 parameters,
-        # the official 55,619,072 less FcLayer's 512 x 64 + 64.
-        self.reset_parameters()
 
     def reset_parameters(self) -> None:
         """(Re-)initialise every tensor as NesT does (docs/method.md §1, "Pretrained weights")."""

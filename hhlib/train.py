@@ -651,6 +651,55 @@ def load_trained_model(checkpoint_path: str | Path, device: str | torch.device =
     return network.to(resolve_device(device)).eval()
 
 
+@dataclass
+class _Run:
+    """What one :func:`fit` call trains with, built once before its first epoch.
+
+    ``model`` is the bare network (it is evaluated and checkpointed); ``network`` wraps it for the
+    training steps (torch.compile, DistributedDataParallel) and, like the batches, is set by
+    :func:`_prepare_batches` only after a checkpoint was restored.
+    """
+
+    config: TrainConfig
+    context: DistributedContext
+    device: torch.device
+    splits: Any
+    fingerprint: str
+    loss: nn.Module
+    model: nn.Module
+    parameters: list[nn.Parameter]
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    amp_dtype: torch.dtype | None
+    n_parameters: int
+    flops: int
+    pretrained_report: dict | None
+    network: nn.Module | None = None
+    sampler: DistributedSampler | None = None
+    loader_generator: torch.Generator | None = None
+    loader: typing.Iterable | None = None
+    steps_per_epoch: int = 0
+
+    @property
+    def checkpoint_path(self) -> Path:
+        """The run's ``checkpoint.pt``."""
+        return self.config.run_dir / artifacts.CHECKPOINT_FILE
+
+
+@dataclass
+class _Progress:
+    """How far the run is: what a checkpoint carries over (all but ``report``/``codes``, the latest evaluation's)."""
+
+    start_epoch: int = 0
+    history: list = field(default_factory=list)
+    best_map: float = -1.0
+    best_epoch: int = 0
+    train_seconds: float = 0.0
+    eval_seconds: float = 0.0
+    report: dict | None = None
+    codes: dict | None = None
+
+
 def fit(config: TrainConfig, *, max_epochs: int | None = None) -> RunResult | None:
     """Train one model under ``config``, evaluating on the protocol's query/database splits.
 
@@ -672,8 +721,7 @@ def fit(config: TrainConfig, *, max_epochs: int | None = None) -> RunResult | No
             of a different config on resume.
         FloatingPointError: the loss became NaN/inf (lower ``lr`` or set ``grad_clip``).
     """
-    from hhlib import logs, losses  # logs imported here: `python -m hhlib.logs` must not find it already loaded
-    from hhlib.data import split_fingerprint
+    from hhlib import logs  # imported here: `python -m hhlib.logs` must not find it already loaded
 
     if not isinstance(config, TrainConfig):
         raise ConfigError(f"fit() takes a TrainConfig, got {type(config).__name__}: use TrainConfig.from_dict(values)")
@@ -683,26 +731,42 @@ def fit(config: TrainConfig, *, max_epochs: int | None = None) -> RunResult | No
                           "batch_size is the global batch; pick a multiple of the number of processes")
     device = resolve_device(config.device)
     set_threads(config.num_threads)
-    run_dir = config.run_dir
-    checkpoint_path = run_dir / artifacts.CHECKPOINT_FILE
-    result_path = run_dir / artifacts.RESULT_FILE
-    saved = artifacts.load_checkpoint(checkpoint_path, device) if config.resume and checkpoint_path.is_file() else None
-    if saved is not None:
-        _check_resumable(saved["config"], config, checkpoint_path)
-        if saved["epoch"] >= config.epochs and result_path.is_file():
-            return RunResult(**artifacts.read_json(result_path))
+    saved = _saved_checkpoint(config, device)
+    result_path = config.run_dir / artifacts.RESULT_FILE
+    if saved is not None and saved["epoch"] >= config.epochs and result_path.is_file():
+        return RunResult(**artifacts.read_json(result_path))
+
+    run = _build_run(config, context, device, saved)
+    progress = _restore(run, saved)
+    _prepare_batches(run)  # after the restore: DDP broadcasts the weights it finds at construction
+    logs.install_default_handler()
+    call_start = time.perf_counter()
+    end_epoch = config.epochs if max_epochs is None else min(config.epochs, progress.start_epoch + max_epochs)
+    for epoch in range(progress.start_epoch, end_epoch):
+        _run_epoch(run, progress, epoch, call_start)
+    if end_epoch < config.epochs:
+        return None
+    return _finish(run, progress)
+
+
+def _saved_checkpoint(config: TrainConfig, device: torch.device) -> dict[str, Any] | None:
+    """The run's checkpoint when ``config.resume`` and it exists, checked to come from the same config; else None."""
+    path = config.run_dir / artifacts.CHECKPOINT_FILE
+    if not (config.resume and path.is_file()):
+        return None
+    saved = artifacts.load_checkpoint(path, device)
+    _check_resumable(saved["config"], config, path)
+    return saved
+
+
+def _build_run(config: TrainConfig, context: DistributedContext, device: torch.device,
+               saved: dict[str, Any] | None) -> _Run:
+    """Seed, then build the splits, loss, model, optimizer and AMP scaler on ``device`` (freshly initialised)."""
+    from hhlib import losses
 
     seed_everything(config.seed)
-    splits = _load_splits(config)
-    fingerprint = split_fingerprint(splits)
-    if saved is not None and saved.get("split_fingerprint") != fingerprint:
-        raise ConfigError(
-            f"cannot resume from {checkpoint_path}: it was trained on other data (split fingerprint "
-            f"{saved.get('split_fingerprint')} != {fingerprint} now: the dataset files or their order changed). "
-            "Restore the data, or delete that run folder to train again on the new data"
-        )
-    n_train = len(splits.train)
-    loss = losses.build(config.loss, config.bits, splits.n_classes, n_train, **config.loss_params)
+    splits, fingerprint = _load_checked_splits(config, saved)
+    loss = losses.build(config.loss, config.bits, splits.n_classes, len(splits.train), **config.loss_params)
     model, pretrained_report = _build_model(config)
     n_parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
     flops = model_complexity(model).flops  # one image, eval mode, no randomness drawn
@@ -712,149 +776,235 @@ def fit(config: TrainConfig, *, max_epochs: int | None = None) -> RunResult | No
     loss.to(device)
     loss.prepare(torch.from_numpy(splits.labels("train")).to(device))
     parameters = [p for p in list(model.parameters()) + list(loss.parameters()) if p.requires_grad]
-    optimizer = _build_optimizer(config, parameters)
     amp_dtype = autocast_dtype(device, config.amp)
-    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+    run = _Run(
+        config=config, context=context, device=device, splits=splits, fingerprint=fingerprint, loss=loss,
+        model=model, parameters=parameters, optimizer=_build_optimizer(config, parameters),
+        scaler=torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16), amp_dtype=amp_dtype,
+        n_parameters=n_parameters, flops=flops, pretrained_report=pretrained_report,
+    )
     if context.is_distributed:
         seed_everything(config.seed + context.rank)  # distinct augmentation / drop-path draws per rank
+    return run
 
-    start_epoch, history, best_map, best_epoch = 0, [], -1.0, 0
-    train_seconds, eval_seconds = 0.0, 0.0
-    if saved is not None:
-        model.load_state_dict(saved["model"])
-        loss.load_state_dict(saved["loss"])
-        optimizer.load_state_dict(saved["optimizer"])
-        scaler.load_state_dict(saved["scaler"])
-        rng = saved["rng"]
-        _set_rng_state(rng[context.rank % len(rng)], device)
-        start_epoch, history = saved["epoch"], list(saved["history"])
-        best_map, best_epoch = saved["best_map"], saved["best_epoch"]
-        train_seconds, eval_seconds = saved["train_seconds"], saved["eval_seconds"]
 
-    network: nn.Module = torch.compile(model) if config.compile else model
+def _load_checked_splits(config: TrainConfig, saved: dict[str, Any] | None) -> tuple[Any, str]:
+    """The run's splits and their fingerprint; raises when a checkpoint being resumed was trained on other data."""
+    from hhlib.data import split_fingerprint
+
+    splits = _load_splits(config)
+    fingerprint = split_fingerprint(splits)
+    if saved is not None and saved.get("split_fingerprint") != fingerprint:
+        raise ConfigError(
+            f"cannot resume from {config.run_dir / artifacts.CHECKPOINT_FILE}: it was trained on other data (split "
+            f"fingerprint {saved.get('split_fingerprint')} != {fingerprint} now: the dataset files or their order "
+            "changed). Restore the data, or delete that run folder to train again on the new data"
+        )
+    return splits, fingerprint
+
+
+def _restore(run: _Run, saved: dict[str, Any] | None) -> _Progress:
+    """Load a checkpoint's model, loss, optimizer, scaler and RNG states into ``run``; its progress (or a fresh one)."""
+    if saved is None:
+        return _Progress()
+    run.model.load_state_dict(saved["model"])
+    run.loss.load_state_dict(saved["loss"])
+    run.optimizer.load_state_dict(saved["optimizer"])
+    run.scaler.load_state_dict(saved["scaler"])
+    rng = saved["rng"]
+    _set_rng_state(rng[run.context.rank % len(rng)], run.device)
+    return _Progress(
+        start_epoch=saved["epoch"], history=list(saved["history"]), best_map=saved["best_map"],
+        best_epoch=saved["best_epoch"], train_seconds=saved["train_seconds"], eval_seconds=saved["eval_seconds"],
+    )
+
+
+def _prepare_batches(run: _Run) -> None:
+    """Wrap the model for training (torch.compile, DDP) and set up this rank's sampler and batches."""
+    config, context = run.config, run.context
+    network: nn.Module = torch.compile(run.model) if config.compile else run.model
     if context.is_distributed:
         network = nn.parallel.DistributedDataParallel(
-            network, device_ids=[device.index] if device.type == "cuda" else None
+            network, device_ids=[run.device.index] if run.device.type == "cuda" else None
         )
-    local_batch = config.batch_size // context.world_size
-    sampler = DistributedSampler(splits.train, num_replicas=context.world_size, rank=context.rank,
-                                 shuffle=True, seed=config.seed, drop_last=False)
-    loader_generator = torch.Generator()
-    loader = _train_batches(splits.train, sampler, local_batch, device, config, loader_generator)
-    steps_per_epoch = len(loader)
-    total_steps = steps_per_epoch * config.epochs
-    show = config.progress and context.is_main
-    logs.install_default_handler()
-    call_start = time.perf_counter()
-    report, codes = None, None
-    end_epoch = config.epochs if max_epochs is None else min(config.epochs, start_epoch + max_epochs)
+    run.network = network
+    run.sampler = DistributedSampler(run.splits.train, num_replicas=context.world_size, rank=context.rank,
+                                     shuffle=True, seed=config.seed, drop_last=False)
+    run.loader_generator = torch.Generator()
+    run.loader = _train_batches(run.splits.train, run.sampler, config.batch_size // context.world_size, run.device,
+                                config, run.loader_generator)
+    run.steps_per_epoch = len(run.loader)
 
-    for epoch in range(start_epoch, end_epoch):
-        sampler.set_epoch(epoch)
-        loader_generator.manual_seed(config.seed * 100_003 + epoch)  # worker seeds; leaves the global RNG alone
-        loss.set_epoch(epoch)
-        network.train()
-        loss.train()
-        bar = tqdm(total=steps_per_epoch, disable=not show, leave=False, dynamic_ncols=True,
-                   desc=f"{config.resolved_run_name} epoch {epoch + 1}/{config.epochs}")
-        loss_sum = torch.zeros((), device=device)
-        seen = 0
-        start = time.perf_counter()
-        for step, (images, labels, indices) in enumerate(loader):
-            global_step = epoch * steps_per_epoch + step
-            lr = learning_rate(config, global_step, total_steps, steps_per_epoch)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            images = images.to(device, non_blocking=True)
-            if device.type == "cuda" and config.channels_last:
-                images = images.contiguous(memory_format=torch.channels_last)
-            labels = labels.to(device, non_blocking=True).float()
-            indices = torch.as_tensor(indices).to(device, non_blocking=True).long()
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                outputs = network(images, logits=loss.takes_logits)
-            outputs = _gather(outputs.float(), context, differentiable=True)
-            labels = _gather(labels, context)
-            indices = _gather(indices, context)
-            value = loss(outputs, labels, indices)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(value).backward()
-            if config.grad_clip is not None:
-                scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(parameters, config.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            loss_sum += value.detach()
-            seen += len(outputs)
-            bar.update(1)
-            if show and (step % 10 == 0 or step == steps_per_epoch - 1):
-                elapsed = max(time.perf_counter() - start, 1e-9)
-                bar.set_postfix(loss=f"{loss_sum.item() / (step + 1):.4f}", img_s=f"{seen / elapsed:.0f}")
-        bar.close()
-        seconds = time.perf_counter() - start
-        train_seconds += seconds
-        mean_loss = loss_sum.item() / max(steps_per_epoch, 1)
-        if not math.isfinite(mean_loss):
-            raise FloatingPointError(
-                f"training loss is {mean_loss} at epoch {epoch + 1}: lower lr (now {config.lr}) or set grad_clip"
-            )
-        record = {"epoch": epoch + 1, "loss": mean_loss, "lr": lr, "images_per_second": seen / max(seconds, 1e-9),
-                  "seconds": seconds}
-        last = epoch + 1 == config.epochs
-        if last or (config.eval_every and (epoch + 1) % config.eval_every == 0):
-            if context.is_main:
-                eval_start = time.perf_counter()
-                report, codes = _evaluate(model, splits, config, device, loss)
-                record["eval_seconds"] = time.perf_counter() - eval_start
-                eval_seconds += record["eval_seconds"]
-                record["map"], record["map_tie_aware"] = report["map"], report["map_tie_aware"]
-                if report["map"] > best_map:
-                    best_map, best_epoch = report["map"], epoch + 1
-        history.append(record)
-        rng = [_rng_state(device)]
-        if context.is_distributed:
-            rng = [None] * context.world_size
-            dist.all_gather_object(rng, _rng_state(device))
-        if context.is_main:
-            if last:
-                artifacts.save_codes(run_dir / artifacts.CODES_FILE, **codes)
-            artifacts.save_checkpoint(checkpoint_path, {
-                "model": model.state_dict(), "loss": loss.state_dict(), "optimizer": optimizer.state_dict(),
-                "scaler": scaler.state_dict(), "rng": rng, "epoch": epoch + 1, "config": config.to_dict(),
-                "history": history, "best_map": best_map, "best_epoch": best_epoch,
-                "train_seconds": train_seconds, "eval_seconds": eval_seconds,
-                "sampler": {"seed": config.seed, "next_epoch": epoch + 1, "world_size": context.world_size},
-                "split_fingerprint": fingerprint,
-            })
-            artifacts.write_jsonl(run_dir / artifacts.METRICS_LOG_FILE, history)
-            per_epoch = (time.perf_counter() - call_start) / (epoch + 1 - start_epoch)
-            log.info(logs.epoch_message(config.resolved_run_name, record, config.epochs,
-                                        per_epoch * (config.epochs - epoch - 1)))
-        if context.is_distributed:
-            dist.barrier()
 
-    if end_epoch < config.epochs:
-        return None
-    if report is None and context.is_main:
-        # the run had finished (checkpoint at the last epoch) but its result file was lost: evaluate again
+def _run_epoch(run: _Run, progress: _Progress, epoch: int, call_start: float) -> None:
+    """Train one epoch, evaluate when it is due, then checkpoint and log (rank 0) and wait for every rank."""
+    config = run.config
+    record = _train_epoch(run, epoch)
+    progress.train_seconds += record["seconds"]
+    last = epoch + 1 == config.epochs
+    if (last or (config.eval_every and (epoch + 1) % config.eval_every == 0)) and run.context.is_main:
+        _evaluate_epoch(run, progress, record, epoch)
+    progress.history.append(record)
+    _save_epoch(run, progress, epoch, last, call_start)
+    if run.context.is_distributed:
+        dist.barrier()
+
+
+def _train_epoch(run: _Run, epoch: int) -> dict[str, Any]:
+    """One pass over this rank's batches; the epoch's metrics.jsonl record (loss, lr, images_per_second, seconds).
+
+    Raises:
+        FloatingPointError: the epoch's mean loss is NaN or infinite.
+    """
+    config = run.config
+    run.sampler.set_epoch(epoch)
+    run.loader_generator.manual_seed(config.seed * 100_003 + epoch)  # worker seeds; leaves the global RNG alone
+    run.loss.set_epoch(epoch)
+    run.network.train()
+    run.loss.train()
+    show = config.progress and run.context.is_main
+    bar = tqdm(total=run.steps_per_epoch, disable=not show, leave=False, dynamic_ncols=True,
+               desc=f"{config.resolved_run_name} epoch {epoch + 1}/{config.epochs}")
+    loss_sum = torch.zeros((), device=run.device)
+    seen, lr = 0, None
+    start = time.perf_counter()
+    for step, (images, labels, indices) in enumerate(run.loader):
+        lr = _set_learning_rate(run, epoch * run.steps_per_epoch + step)
+        value, batch_items = _train_step(run, images, labels, indices)
+        loss_sum += value
+        seen += batch_items
+        bar.update(1)
+        if show and (step % 10 == 0 or step == run.steps_per_epoch - 1):
+            elapsed = max(time.perf_counter() - start, 1e-9)
+            bar.set_postfix(loss=f"{loss_sum.item() / (step + 1):.4f}", img_s=f"{seen / elapsed:.0f}")
+    bar.close()
+    seconds = time.perf_counter() - start
+    mean_loss = loss_sum.item() / max(run.steps_per_epoch, 1)
+    if not math.isfinite(mean_loss):
+        raise FloatingPointError(
+            f"training loss is {mean_loss} at epoch {epoch + 1}: lower lr (now {config.lr}) or set grad_clip"
+        )
+    return {"epoch": epoch + 1, "loss": mean_loss, "lr": lr, "images_per_second": seen / max(seconds, 1e-9),
+            "seconds": seconds}
+
+
+def _set_learning_rate(run: _Run, global_step: int) -> float:
+    """Put the schedule's learning rate of ``global_step`` into every parameter group; returns it."""
+    lr = learning_rate(run.config, global_step, run.steps_per_epoch * run.config.epochs, run.steps_per_epoch)
+    for group in run.optimizer.param_groups:
+        group["lr"] = lr
+    return lr
+
+
+def _train_step(run: _Run, images: torch.Tensor, labels: torch.Tensor, indices: Any) -> tuple[torch.Tensor, int]:
+    """One optimisation step on this rank's batch; the (detached) loss and the global batch size."""
+    config, device, context = run.config, run.device, run.context
+    images = images.to(device, non_blocking=True)
+    if device.type == "cuda" and config.channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
+    labels = labels.to(device, non_blocking=True).float()
+    indices = torch.as_tensor(indices).to(device, non_blocking=True).long()
+    with torch.autocast(device.type, dtype=run.amp_dtype, enabled=run.amp_dtype is not None):
+        outputs = run.network(images, logits=run.loss.takes_logits)
+    outputs = _gather(outputs.float(), context, differentiable=True)
+    labels = _gather(labels, context)
+    indices = _gather(indices, context)
+    value = run.loss(outputs, labels, indices)
+    run.optimizer.zero_grad(set_to_none=True)
+    run.scaler.scale(value).backward()
+    if config.grad_clip is not None:
+        run.scaler.unscale_(run.optimizer)
+        nn.utils.clip_grad_norm_(run.parameters, config.grad_clip)
+    run.scaler.step(run.optimizer)
+    run.scaler.update()
+    return value.detach(), len(outputs)
+
+
+def _evaluate_epoch(run: _Run, progress: _Progress, record: dict[str, Any], epoch: int) -> None:
+    """Evaluate the model now (rank 0): the mAPs go into ``record``, the report/codes and best mAP into ``progress``."""
+    eval_start = time.perf_counter()
+    progress.report, progress.codes = _evaluate(run.model, run.splits, run.config, run.device, run.loss)
+    record["eval_seconds"] = time.perf_counter() - eval_start
+    progress.eval_seconds += record["eval_seconds"]
+    record["map"], record["map_tie_aware"] = progress.report["map"], progress.report["map_tie_aware"]
+    if progress.report["map"] > progress.best_map:
+        progress.best_map, progress.best_epoch = progress.report["map"], epoch + 1
+
+
+def _save_epoch(run: _Run, progress: _Progress, epoch: int, last: bool, call_start: float) -> None:
+    """Gather every rank's RNG state; rank 0 writes the checkpoint (and the codes after the last epoch),
+    metrics.jsonl and the epoch's log line."""
+    from hhlib import logs
+
+    config = run.config
+    rng = _rng_states(run)
+    if not run.context.is_main:
+        return
+    if last:
+        artifacts.save_codes(config.run_dir / artifacts.CODES_FILE, **progress.codes)
+    artifacts.save_checkpoint(run.checkpoint_path, _checkpoint_state(run, progress, rng, epoch))
+    artifacts.write_jsonl(config.run_dir / artifacts.METRICS_LOG_FILE, progress.history)
+    per_epoch = (time.perf_counter() - call_start) / (epoch + 1 - progress.start_epoch)
+    log.info(logs.epoch_message(config.resolved_run_name, progress.history[-1], config.epochs,
+                                per_epoch * (config.epochs - epoch - 1)))
+
+
+def _rng_states(run: _Run) -> list[dict[str, Any]]:
+    """Every rank's RNG state, in rank order (one entry without DDP)."""
+    if not run.context.is_distributed:
+        return [_rng_state(run.device)]
+    states = [None] * run.context.world_size
+    dist.all_gather_object(states, _rng_state(run.device))
+    return states
+
+
+def _checkpoint_state(run: _Run, progress: _Progress, rng: list[dict[str, Any]], epoch: int) -> dict[str, Any]:
+    """Everything needed to resume after ``epoch`` (0-based) exactly as if the run had not stopped."""
+    config = run.config
+    return {
+        "model": run.model.state_dict(), "loss": run.loss.state_dict(), "optimizer": run.optimizer.state_dict(),
+        "scaler": run.scaler.state_dict(), "rng": rng, "epoch": epoch + 1, "config": config.to_dict(),
+        "history": progress.history, "best_map": progress.best_map, "best_epoch": progress.best_epoch,
+        "train_seconds": progress.train_seconds, "eval_seconds": progress.eval_seconds,
+        "sampler": {"seed": config.seed, "next_epoch": epoch + 1, "world_size": run.context.world_size},
+        "split_fingerprint": run.fingerprint,
+    }
+
+
+def _finish(run: _Run, progress: _Progress) -> RunResult | None:
+    """The finished run's result (rank 0; None on the other ranks), written to result.json.
+
+    A run resumed at its last epoch whose result file was lost has no evaluation yet: it is evaluated again.
+    """
+    config = run.config
+    if progress.report is None and run.context.is_main:
         eval_start = time.perf_counter()
-        report, codes = _evaluate(model, splits, config, device, loss)
-        eval_seconds += time.perf_counter() - eval_start
-        artifacts.save_codes(run_dir / artifacts.CODES_FILE, **codes)
-    if not context.is_main:
+        progress.report, progress.codes = _evaluate(run.model, run.splits, config, run.device, run.loss)
+        progress.eval_seconds += time.perf_counter() - eval_start
+        artifacts.save_codes(config.run_dir / artifacts.CODES_FILE, **progress.codes)
+    if not run.context.is_main:
         return None
-    health = code_health(codes["database_codes"])
+    health = code_health(progress.codes["database_codes"])
     if health["collapsed"]:
+        # stacklevel 3: the warning points at the line that called fit() (_finish <- fit <- caller)
         warnings.warn(f"{config.resolved_run_name}: the codes collapsed ({health}): its mAP is not a result; "
-                      "train longer, lower lr or set grad_clip, or check the data", RuntimeWarning, stacklevel=2)
-    result = RunResult(
-        final_map=report["map"], map_tie_aware=report["map_tie_aware"], best_map=max(best_map, report["map"]),
-        best_epoch=best_epoch or config.epochs, topk=report["topk"], bits=config.bits, epochs=config.epochs,
-        train_seconds=train_seconds, eval_seconds=eval_seconds,
-        images_per_second=sum(r["seconds"] * r["images_per_second"] for r in history) / max(train_seconds, 1e-9),
-        n_parameters=n_parameters, run_dir=str(run_dir), checkpoint_path=str(checkpoint_path),
-        codes_path=str(run_dir / artifacts.CODES_FILE), metrics_path=str(run_dir / artifacts.METRICS_LOG_FILE),
-        history=history, evaluation=report, config=config.to_dict(), environment=environment(device), flops=flops,
-        pretrained_report=pretrained_report, health=health,
-    )
-    artifacts.write_json(result_path, result.to_dict())
+                      "train longer, lower lr or set grad_clip, or check the data", RuntimeWarning, stacklevel=3)
+    result = _run_result(run, progress, health)
+    artifacts.write_json(config.run_dir / artifacts.RESULT_FILE, result.to_dict())
     return result
+
+
+def _run_result(run: _Run, progress: _Progress, health: dict[str, Any]) -> RunResult:
+    """The :class:`RunResult` of the final evaluation in ``progress``."""
+    config, report, run_dir = run.config, progress.report, run.config.run_dir
+    history, train_seconds = progress.history, progress.train_seconds
+    return RunResult(
+        final_map=report["map"], map_tie_aware=report["map_tie_aware"], best_map=max(progress.best_map, report["map"]),
+        best_epoch=progress.best_epoch or config.epochs, topk=report["topk"], bits=config.bits, epochs=config.epochs,
+        train_seconds=train_seconds, eval_seconds=progress.eval_seconds,
+        images_per_second=sum(r["seconds"] * r["images_per_second"] for r in history) / max(train_seconds, 1e-9),
+        n_parameters=run.n_parameters, run_dir=str(run_dir), checkpoint_path=str(run.checkpoint_path),
+        codes_path=str(run_dir / artifacts.CODES_FILE), metrics_path=str(run_dir / artifacts.METRICS_LOG_FILE),
+        history=history, evaluation=report, config=config.to_dict(), environment=environment(run.device),
+        flops=run.flops, pretrained_report=run.pretrained_report, health=health,
+    )
