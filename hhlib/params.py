@@ -1,7 +1,10 @@
-"""The parameter files of the executable paper: loading and validating params/<set>/<NN_stage>.yaml.
+"""The parameter files of the executable paper: loading and validating params/<set>/{shared,<NN_stage>}.yaml.
 
 ``make reproduce DATASET=x`` runs each notebook of notebooks/ with papermill and
-``-f params/x/<stage>.yaml``. Papermill injects any key it is given, so a typo or a wrong type
+``-f params/x/shared.yaml -f params/x/<stage>.yaml``: shared.yaml holds once the keys the image stages
+must agree on (``SHARED_KEYS``), and goes to every stage whose notebook declares all of them
+(:func:`shared_stages`: 01-05; 06 sets its few shared keys itself); a stage file holds only its own keys
+(05 may set its own ``database_limit``). Papermill injects any key it is given, so a typo or a wrong type
 would only surface minutes or hours later (or never: "Passed unknown parameter"). This module
 checks every file before any work starts:
 
@@ -13,6 +16,7 @@ checks every file before any work starts:
   ``=``, since papermill's inspector skips a line with two);
 - values are valid for hhlib: dataset, preset, losses, variants, backbones and token layouts are
   registry names, code lengths are positive ints, sizes/epochs positive;
+- shared.yaml holds only shared keys, and no stage file repeats one of them;
 - the stages of one set agree: same dataset, data_dir, out_dir, split_seed, image size and split sizes,
   and the code lengths evaluated were trained.
 
@@ -517,7 +521,7 @@ def _effective(values: Mapping[str, Any], parameters: Mapping[str, Mapping[str, 
 def check_params(
     param_set: str, params_dir: str | Path | None = None, notebooks_dir: str | Path | None = None
 ) -> dict[str, dict[str, Any]]:
-    """Validate every stage file of a parameter set, and that the stages agree with each other.
+    """Validate shared.yaml and every stage file of a parameter set, and that the stages agree with each other.
 
     Args:
         param_set: folder under params/ (a dataset name, or ``smoke``).
@@ -525,7 +529,8 @@ def check_params(
         notebooks_dir: the notebooks folder (None = the repository's notebooks/).
 
     Returns:
-        stage -> the effective parameters of that run (notebook defaults overridden by the file).
+        stage -> the effective parameters of that run (notebook defaults overridden by shared.yaml, then
+        by the stage file).
 
     Raises:
         FileNotFoundError: a stage file is missing.
