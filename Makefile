@@ -95,16 +95,24 @@ reproduce-locked:
 	@$(MAKE) --no-print-directory $(OUT)/06_text_hashing.ipynb DATASET=$(DATASET)
 	@$(BIN)/python -m hhlib.report $(OUT)
 
-$(OUT)/01_prepare_data.ipynb: notebooks/01_prepare_data.ipynb params/$(DATASET)/01_prepare_data.yaml $(LIB)
-$(OUT)/02_train.ipynb: notebooks/02_train.ipynb params/$(DATASET)/02_train.yaml $(OUT)/01_prepare_data.ipynb $(LIB)
-$(OUT)/03_evaluate.ipynb: notebooks/03_evaluate.ipynb params/$(DATASET)/03_evaluate.yaml $(OUT)/02_train.ipynb $(LIB)
-$(OUT)/04_tsne.ipynb: notebooks/04_tsne.ipynb params/$(DATASET)/04_tsne.yaml $(OUT)/03_evaluate.ipynb $(LIB)
-$(OUT)/05_ablations.ipynb: notebooks/05_ablations.ipynb params/$(DATASET)/05_ablations.yaml $(OUT)/04_tsne.ipynb $(LIB)
+# params/<set>/shared.yaml holds the keys the image stages must agree on (dataset, split, image size...); it
+# goes, before the stage's own file, to the stages whose notebook declares all of them (hhlib.params.shared_stages,
+# tests/test_notebooks.py checks this list): papermill injects every key it is given and would warn
+# "Passed unknown parameter" in 06, which sets its few shared keys itself (docs/notebooks.md "Parameters").
+SHARED_STAGES := 01_prepare_data 02_train 03_evaluate 04_tsne 05_ablations
+SHARED_PARAMS := $(wildcard params/$(DATASET)/shared.yaml)
+stage_params = $(if $(filter $(1),$(SHARED_STAGES)),$(addprefix -f ,$(SHARED_PARAMS))) -f params/$(DATASET)/$(1).yaml
+
+$(OUT)/01_prepare_data.ipynb: notebooks/01_prepare_data.ipynb $(SHARED_PARAMS) params/$(DATASET)/01_prepare_data.yaml $(LIB)
+$(OUT)/02_train.ipynb: notebooks/02_train.ipynb $(SHARED_PARAMS) params/$(DATASET)/02_train.yaml $(OUT)/01_prepare_data.ipynb $(LIB)
+$(OUT)/03_evaluate.ipynb: notebooks/03_evaluate.ipynb $(SHARED_PARAMS) params/$(DATASET)/03_evaluate.yaml $(OUT)/02_train.ipynb $(LIB)
+$(OUT)/04_tsne.ipynb: notebooks/04_tsne.ipynb $(SHARED_PARAMS) params/$(DATASET)/04_tsne.yaml $(OUT)/03_evaluate.ipynb $(LIB)
+$(OUT)/05_ablations.ipynb: notebooks/05_ablations.ipynb $(SHARED_PARAMS) params/$(DATASET)/05_ablations.yaml $(OUT)/04_tsne.ipynb $(LIB)
 $(OUT)/06_text_hashing.ipynb: notebooks/06_text_hashing.ipynb params/$(DATASET)/06_text_hashing.yaml $(OUT)/05_ablations.ipynb $(LIB)
 
 $(OUT)/%.ipynb:
 	@mkdir -p $(OUT)
-	$(BIN)/papermill notebooks/$*.ipynb $(OUT)/.running-$*.ipynb -f params/$(DATASET)/$*.yaml --cwd notebooks -k hhlib --no-progress-bar --log-output
+	$(BIN)/papermill notebooks/$*.ipynb $(OUT)/.running-$*.ipynb $(call stage_params,$*) --cwd notebooks -k hhlib --no-progress-bar --log-output
 	@$(BIN)/python -m hhlib.logs strip $(OUT)/.running-$*.ipynb >/dev/null  # shown live above; each epoch is in metrics.jsonl
 	@mv $(OUT)/.running-$*.ipynb $@
 	$(BIN)/jupyter nbconvert --to html --log-level WARN $@

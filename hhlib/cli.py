@@ -74,7 +74,8 @@ def train_configs(path: str | Path, overrides: dict[str, Any]) -> list:
     """The TrainConfigs a parameter file and overrides describe, one per code length x seed.
 
     Args:
-        path: a notebook-02 parameter file (has ``bits_list``) or a file of TrainConfig fields.
+        path: a notebook-02 parameter file (has ``bits_list``; with its folder's shared.yaml merged in,
+            as papermill gets them) or a file of TrainConfig fields.
         overrides: values that replace the file's (``bits``/``seed`` pick one run).
 
     Returns:
@@ -84,7 +85,7 @@ def train_configs(path: str | Path, overrides: dict[str, Any]) -> list:
         UsageError: the file is missing or is not a mapping, or a looped key is not a list.
         hhlib.train.ConfigError: unknown keys or bad values (names the key and the fix).
     """
-    from hhlib.params import resolve_path
+    from hhlib.params import resolve_path, stage_values
     from hhlib.train import TrainConfig
 
     path = Path(path)
@@ -93,6 +94,7 @@ def train_configs(path: str | Path, overrides: dict[str, Any]) -> list:
     values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     if not isinstance(values, dict):
         raise UsageError(f"{path}: expected a mapping of parameter: value, got {type(values).__name__}")
+    values = stage_values(path, values)
     notebook_file = "bits_list" in values
     values.update(overrides)
     if notebook_file:

@@ -1,7 +1,10 @@
-"""The parameter files of the executable paper: loading and validating params/<set>/<NN_stage>.yaml.
+"""The parameter files of the executable paper: loading and validating params/<set>/{shared,<NN_stage>}.yaml.
 
 ``make reproduce DATASET=x`` runs each notebook of notebooks/ with papermill and
-``-f params/x/<stage>.yaml``. Papermill injects any key it is given, so a typo or a wrong type
+``-f params/x/shared.yaml -f params/x/<stage>.yaml``: shared.yaml holds once the keys the image stages
+must agree on (``SHARED_KEYS``), and goes to every stage whose notebook declares all of them
+(:func:`shared_stages`: 01-05; 06 sets its few shared keys itself); a stage file holds only its own keys
+(05 may set its own ``database_limit``). Papermill injects any key it is given, so a typo or a wrong type
 would only surface minutes or hours later (or never: "Passed unknown parameter"). This module
 checks every file before any work starts:
 
@@ -13,6 +16,7 @@ checks every file before any work starts:
   ``=``, since papermill's inspector skips a line with two);
 - values are valid for hhlib: dataset, preset, losses, variants, backbones and token layouts are
   registry names, code lengths are positive ints, sizes/epochs positive;
+- shared.yaml holds only shared keys, and no stage file repeats one of them;
 - the stages of one set agree: same dataset, data_dir, out_dir, split_seed, image size and split sizes,
   and the code lengths evaluated were trained.
 
@@ -42,9 +46,13 @@ __all__ = [
     "check_params",
     "list_param_sets",
     "load_params",
+    "load_shared",
     "main",
     "notebook_parameters",
     "resolve_path",
+    "shared_stages",
+    "stage_files",
+    "stage_values",
     "validate_params",
 ]
 
@@ -52,9 +60,12 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 PARAMS_DIR = REPO_ROOT / "params"  # params/<set>/<stage>.yaml
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"  # notebooks/<stage>.ipynb; also papermill's --cwd
 STAGES = ("01_prepare_data", "02_train", "03_evaluate", "04_tsne", "05_ablations", "06_text_hashing")
-# keys that, when two stages of one set both have them, must hold the same value
+# keys that, when two stages of one set both have them, must hold the same value; params/<set>/shared.yaml
+# holds them once for every stage whose notebook declares all of them (:func:`shared_stages`)
 SHARED_KEYS = ("dataset", "data_dir", "out_dir", "split_seed", "img_size", "query_per_class", "train_per_class", "database_limit")
-# 05_ablations trains and evaluates its own runs, so it may rank against a smaller database than 01-04
+SHARED_FILE = "shared.yaml"
+# 05_ablations trains and evaluates its own runs, so it may rank against a smaller database than 01-04:
+# its stage file may set these keys over shared.yaml's value
 STAGE_OWN_KEYS = {"05_ablations": ("database_limit",)}
 
 
@@ -348,25 +359,23 @@ def _read_yaml(path: Path) -> dict:
     return content
 
 
-def load_params(
-    param_set: str, stage: str, params_dir: str | Path | None = None, notebooks_dir: str | Path | None = None
-) -> dict[str, Any]:
-    """Read and validate one parameter file.
+def shared_stages(notebooks_dir: str | Path | None = None) -> tuple[str, ...]:
+    """The stages that receive params/<set>/shared.yaml: those whose notebook declares every ``SHARED_KEYS`` key.
+
+    Papermill injects every key of every ``-f`` file and warns "Passed unknown parameter" for a key
+    the notebook lacks, so shared.yaml goes only to notebooks that have all of its possible keys
+    (01-05; 06, the text study, declares only dataset, out_dir and split_seed and sets them itself).
 
     Args:
-        param_set: folder under params/ (a dataset name, or ``smoke``).
-        stage: notebook stem (one of ``STAGES``).
-        params_dir: the params folder (None = the repository's params/).
         notebooks_dir: the notebooks folder (None = the repository's notebooks/).
 
     Returns:
-        The file's mapping (only the keys it sets; the notebook's defaults fill the rest).
-
-    Raises:
-        KeyError: unknown stage.
-        FileNotFoundError: the file does not exist (names the sets that do).
-        ParamsError: invalid content (every problem listed).
+        Stage names, in ``STAGES`` order.
     """
+    return tuple(stage for stage in STAGES if set(SHARED_KEYS) <= set(notebook_parameters(stage, notebooks_dir)))
+
+
+def _stage_path(param_set: str, stage: str, params_dir: str | Path | None) -> Path:
     if stage not in STAGES:
         raise KeyError(f"unknown stage {stage!r}: valid stages are {', '.join(STAGES)}")
     path = Path(params_dir or PARAMS_DIR) / param_set / f"{stage}.yaml"
@@ -376,11 +385,132 @@ def load_params(
             f"{_relative(path)} not found: parameter sets are {', '.join(sets) or '(none)'}; "
             f"create params/{param_set}/{stage}.yaml (start from params/smoke/{stage}.yaml)"
         )
+    return path
+
+
+def stage_files(
+    param_set: str, stage: str, params_dir: str | Path | None = None, notebooks_dir: str | Path | None = None
+) -> list[Path]:
+    """The files papermill reads for one stage, in merge order (a later file's key wins).
+
+    Args:
+        param_set: folder under params/.
+        stage: notebook stem (one of ``STAGES``).
+        params_dir: the params folder (None = the repository's params/).
+        notebooks_dir: the notebooks folder (None = the repository's notebooks/).
+
+    Returns:
+        ``[params/<set>/shared.yaml, params/<set>/<stage>.yaml]`` for a stage of :func:`shared_stages`
+        when the set has a shared.yaml; otherwise ``[params/<set>/<stage>.yaml]``.
+
+    Raises:
+        KeyError: unknown stage.
+        FileNotFoundError: the stage file does not exist.
+    """
+    path = _stage_path(param_set, stage, params_dir)
+    shared = path.parent / SHARED_FILE
+    return [shared, path] if shared.is_file() and stage in shared_stages(notebooks_dir) else [path]
+
+
+def load_shared(
+    param_set: str, params_dir: str | Path | None = None, notebooks_dir: str | Path | None = None
+) -> dict[str, Any]:
+    """Read and validate params/<set>/shared.yaml ({} when the set has none).
+
+    Every key must be one of ``SHARED_KEYS``, with a value valid for the notebooks that receive it.
+
+    Args:
+        param_set: folder under params/.
+        params_dir: the params folder (None = the repository's params/).
+        notebooks_dir: the notebooks folder (None = the repository's notebooks/).
+
+    Returns:
+        The file's mapping.
+
+    Raises:
+        ParamsError: a key that is not shared, or an invalid value (every problem listed).
+    """
+    path = Path(params_dir or PARAMS_DIR) / param_set / SHARED_FILE
+    if not path.is_file():
+        return {}
     values = _read_yaml(path)
-    problems = validate_params(values, notebook_parameters(stage, notebooks_dir), _relative(path))
+    source = _relative(path)
+    problems = [f"{source}: {key}: not a shared key: move it to the stage files that use it; shared keys are "
+                f"{', '.join(SHARED_KEYS)}" for key in values if key not in SHARED_KEYS]
+    for stage in shared_stages(notebooks_dir):
+        problems += [p for p in validate_params({k: v for k, v in values.items() if k in SHARED_KEYS},
+                                                notebook_parameters(stage, notebooks_dir), source) if p not in problems]
     if problems:
         raise ParamsError(problems)
     return values
+
+
+def _repeated_shared_keys(stage: str, values: Mapping[str, Any], shared: Mapping[str, Any], source: str) -> list[str]:
+    """A stage file may not repeat a key of shared.yaml (but a ``STAGE_OWN_KEYS`` key of its stage)."""
+    allowed = STAGE_OWN_KEYS.get(stage, ())
+    return [f"{source}: {key}: repeats a key of {SHARED_FILE}, which gives it to every stage: remove it here "
+            f"(or change it in {SHARED_FILE})" for key in values if key in shared and key not in allowed]
+
+
+def stage_values(path: str | Path, values: Mapping[str, Any]) -> dict[str, Any]:
+    """A stage file's values with its folder's shared.yaml merged in, as papermill gets them (``hhlib train``).
+
+    Args:
+        path: a YAML file; only ``<folder>/<stage>.yaml`` of a stage of :func:`shared_stages` next to a
+            shared.yaml gets shared values, any other file is returned as read.
+        values: the file's mapping.
+
+    Returns:
+        shared.yaml's values overridden by ``values`` (a new dict).
+
+    Raises:
+        ParamsError: shared.yaml is invalid, or the stage file repeats one of its keys.
+    """
+    path = Path(path)
+    shared_path = path.parent / SHARED_FILE
+    if path.stem not in STAGES or not shared_path.is_file() or path.stem not in shared_stages():
+        return dict(values)
+    shared = load_shared(path.parent.name, path.parent.parent)
+    problems = _repeated_shared_keys(path.stem, values, shared, _relative(path))
+    if problems:
+        raise ParamsError(problems)
+    return {**shared, **values}
+
+
+def load_params(
+    param_set: str, stage: str, params_dir: str | Path | None = None, notebooks_dir: str | Path | None = None
+) -> dict[str, Any]:
+    """Read and validate one stage's parameters: shared.yaml's values (if the stage receives them) and its own file.
+
+    Args:
+        param_set: folder under params/ (a dataset name, or ``smoke``).
+        stage: notebook stem (one of ``STAGES``).
+        params_dir: the params folder (None = the repository's params/).
+        notebooks_dir: the notebooks folder (None = the repository's notebooks/).
+
+    Returns:
+        The merged mapping papermill injects (only the keys the files set; the notebook's defaults
+        fill the rest): shared.yaml's keys, then the stage file's (05 may set its own database_limit).
+
+    Raises:
+        KeyError: unknown stage.
+        FileNotFoundError: the file does not exist (names the sets that do).
+        ParamsError: invalid content, or a stage file repeating a shared key (every problem listed).
+    """
+    files = stage_files(param_set, stage, params_dir, notebooks_dir)
+    path = files[-1]
+    values = _read_yaml(path)
+    problems = validate_params(values, notebook_parameters(stage, notebooks_dir), _relative(path))
+    shared: dict[str, Any] = {}
+    if len(files) == 2:
+        try:
+            shared = load_shared(param_set, params_dir, notebooks_dir)
+        except ParamsError as error:
+            problems += error.problems
+        problems += _repeated_shared_keys(stage, values, shared, _relative(path))
+    if problems:
+        raise ParamsError(problems)
+    return {**shared, **values}
 
 
 def _effective(values: Mapping[str, Any], parameters: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
@@ -391,7 +521,7 @@ def _effective(values: Mapping[str, Any], parameters: Mapping[str, Mapping[str, 
 def check_params(
     param_set: str, params_dir: str | Path | None = None, notebooks_dir: str | Path | None = None
 ) -> dict[str, dict[str, Any]]:
-    """Validate every stage file of a parameter set, and that the stages agree with each other.
+    """Validate shared.yaml and every stage file of a parameter set, and that the stages agree with each other.
 
     Args:
         param_set: folder under params/ (a dataset name, or ``smoke``).
@@ -399,7 +529,8 @@ def check_params(
         notebooks_dir: the notebooks folder (None = the repository's notebooks/).
 
     Returns:
-        stage -> the effective parameters of that run (notebook defaults overridden by the file).
+        stage -> the effective parameters of that run (notebook defaults overridden by shared.yaml, then
+        by the stage file).
 
     Raises:
         FileNotFoundError: a stage file is missing.
@@ -411,7 +542,7 @@ def check_params(
         try:
             values = load_params(param_set, stage, params_dir, notebooks_dir)
         except ParamsError as error:
-            problems += error.problems
+            problems += [p for p in error.problems if p not in problems]  # shared.yaml's once, not once per stage
             continue
         effective[stage] = _effective(values, notebook_parameters(stage, notebooks_dir))
     for key in SHARED_KEYS:
@@ -419,7 +550,8 @@ def check_params(
         if len({repr(v) for v in seen.values()}) > 1:
             problems.append(
                 f"params/{param_set}: {key}: stages disagree ({', '.join(f'{s}={v!r}' for s, v in seen.items())}): "
-                "set the same value in every stage file"
+                f"set it once in params/{param_set}/{SHARED_FILE}, and the same value in the stage files outside "
+                f"{', '.join(shared_stages(notebooks_dir))} that declare it"
             )
     trained = set(effective.get("02_train", {}).get("bits_list", []) or [])
     for stage in ("03_evaluate", "04_tsne"):

@@ -323,7 +323,7 @@ def resolve_results_dir(target: str | Path, params_dir: str | Path | None = None
     Args:
         target: a folder holding metrics.json; or a parameter set name (``smoke``), or the
             Makefile's ``outputs/<set>`` folder, whose notebooks write to
-            ``artifacts.dataset_dir(out_dir, dataset)`` as params/<set>/03_evaluate.yaml sets.
+            ``artifacts.dataset_dir(out_dir, dataset)`` as params/<set>/shared.yaml sets.
         params_dir: the params folder (None = the repository's params/).
 
     Returns:

@@ -31,12 +31,13 @@ def tiny_values(out_dir) -> dict:
 
 def test_notebook_file_gives_one_run_per_code_length_and_seed():
     path = ROOT / "params" / "smoke" / "02_train.yaml"
-    values = yaml.safe_load(path.read_text())
+    values = {**yaml.safe_load(path.with_name("shared.yaml").read_text()), **yaml.safe_load(path.read_text())}
     configs = cli.train_configs(path, {"bits_list": [16, 32], "seeds": [0, 1]})
     assert [(c.bits, c.seed) for c in configs] == [(16, 0), (16, 1), (32, 0), (32, 1)]
     # relative paths are relative to notebooks/, as under papermill --cwd notebooks
     assert configs[0].out_dir == str((NOTEBOOKS_DIR / values["out_dir"]).resolve())
     assert configs[0].lr == values["lr"] and configs[0].preset == values["preset"]
+    assert configs[0].img_size == values["img_size"] == 32  # from shared.yaml, as papermill gets it
 
 
 def test_bits_and_seed_pick_one_run():

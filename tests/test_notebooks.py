@@ -3,6 +3,7 @@
 - each notebook has exactly one ``parameters`` cell, papermill parses every line of it, and the
   cells follow style.md (title, imports, parameters, resolve, steps of <= 8 lines, save; no def/class);
 - every key of params/**/*.yaml is a parameter of its notebook, and every parameter set validates;
+- each set has one shared.yaml that the Makefile passes before the stage file to the stages that share its keys;
 - the notebooks are committed clean (no outputs, no execution counts);
 - ``make reproduce DATASET=smoke`` runs the five notebooks end to end and writes metrics.json (with
   the schema of issue 8), results.md, the figures and the rendered notebooks.
@@ -97,6 +98,30 @@ def test_every_params_set_validates(param_set):
     dataset = effective["01_prepare_data"]["dataset"]
     # e2e_<x>: the end-to-end test sets (tests/test_e2e_reproduce.py) run dataset <x>'s path on generated data
     assert dataset in ("fashion_mnist", param_set) or (param_set.startswith("e2e_") and dataset.startswith(param_set[4:]))
+
+
+@pytest.mark.parametrize("param_set", params.list_param_sets())
+def test_every_params_set_has_one_shared_file_and_stage_files_hold_only_their_own_keys(param_set):
+    folder = REPO / "params" / param_set
+    shared = yaml.safe_load((folder / params.SHARED_FILE).read_text())
+    assert set(shared) == set(params.SHARED_KEYS), f"{param_set}: shared.yaml sets every key the stages share"
+    for stage in params.shared_stages():
+        own = yaml.safe_load((folder / f"{stage}.yaml").read_text()) or {}
+        assert set(own) & set(shared) <= set(params.STAGE_OWN_KEYS.get(stage, ())), f"{param_set}/{stage}"
+
+
+def test_makefile_passes_the_shared_file_to_exactly_the_shared_stages():
+    makefile = (REPO / "Makefile").read_text()
+    (line,) = [line for line in makefile.splitlines() if line.startswith("SHARED_STAGES :=")]
+    assert tuple(line.split(":=")[1].split()) == params.shared_stages()
+    run = subprocess.run(["make", "-n", "-B", "outputs/smoke/06_text_hashing.ipynb", "DATASET=smoke"], cwd=REPO,
+                         capture_output=True, text=True, timeout=60)
+    calls = {line.split()[1]: line.split() for line in run.stdout.splitlines() if "bin/papermill " in line}
+    assert len(calls) == len(params.STAGES), run.stdout + run.stderr
+    for stage in params.STAGES:
+        files = [str(path.relative_to(REPO)) for path in params.stage_files("smoke", stage)]
+        call = calls[f"notebooks/{stage}.ipynb"]
+        assert [call[i + 1] for i, word in enumerate(call) if word == "-f"] == files, stage
 
 
 def test_smoke_params_are_the_notebook_defaults():

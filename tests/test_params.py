@@ -146,6 +146,101 @@ def test_ablations_may_use_their_own_database_limit_only(tree):
         params.check_params("other", params_dir, notebooks)
 
 
+SHARED_CELL = ('dataset = "fashion_mnist"  # a dataset\ndata_dir = None  # folder\nout_dir = "../outputs"  # root\n'
+               "split_seed = 0  # seed\nimg_size = 32  # side (None: 224)\nquery_per_class = 1  # queries (None: all)\n"
+               "train_per_class = 2  # train (None: all)\ndatabase_limit = 200  # subset (None: all)\n")
+
+
+@pytest.fixture
+def shared_tree(tmp_path: Path) -> tuple[Path, Path]:
+    """Notebooks 01-05 declaring every shared key (plus one own key each), 06 only dataset and out_dir."""
+    notebooks, params_dir = tmp_path / "shared_tree" / "notebooks", tmp_path / "shared_tree" / "params"
+    notebooks.mkdir(parents=True)
+    params_dir.mkdir()
+    for stage in params.STAGES[:5]:
+        _notebook(notebooks, stage, SHARED_CELL + "lr = 0.001  # learning rate")
+    _notebook(notebooks, "06_text_hashing", 'dataset = "fashion_mnist"  # a dataset\nout_dir = "../outputs"  # root')
+    return notebooks, params_dir
+
+
+def _write_shared_set(params_dir: Path, name: str, shared: str, stages: dict[str, str]) -> Path:
+    (params_dir / name).mkdir()
+    (params_dir / name / params.SHARED_FILE).write_text(shared)
+    for stage in params.STAGES:
+        (params_dir / name / f"{stage}.yaml").write_text(stages.get(stage, ""))
+    return params_dir / name
+
+
+def test_shared_stages_are_the_notebooks_declaring_every_shared_key(shared_tree, tree):
+    assert params.shared_stages(shared_tree[0]) == params.STAGES[:5]
+    assert params.shared_stages(tree[0]) == ()  # the tiny notebooks lack out_dir, img_size...
+    assert params.shared_stages() == params.STAGES[:5]  # the repository's: 06 (text) declares only 3 shared keys
+
+
+def test_load_params_merges_shared_then_stage_file(shared_tree):
+    notebooks, params_dir = shared_tree
+    folder = _write_shared_set(params_dir, "s", "dataset: cifar10\nimg_size: 64\ndatabase_limit: 500\n",
+                               {"02_train": "lr: 0.01\n", "05_ablations": "database_limit: 50\n",
+                                "06_text_hashing": "dataset: cifar10\n"})
+    assert params.stage_files("s", "02_train", params_dir, notebooks) == [folder / "shared.yaml", folder / "02_train.yaml"]
+    assert params.stage_files("s", "06_text_hashing", params_dir, notebooks) == [folder / "06_text_hashing.yaml"]
+    assert params.load_params("s", "02_train", params_dir, notebooks) == {
+        "dataset": "cifar10", "img_size": 64, "database_limit": 500, "lr": 0.01}
+    assert params.load_params("s", "05_ablations", params_dir, notebooks)["database_limit"] == 50  # its own key wins
+    assert params.load_params("s", "06_text_hashing", params_dir, notebooks) == {"dataset": "cifar10"}
+    effective = params.check_params("s", params_dir, notebooks)
+    assert [effective[s]["img_size"] for s in params.STAGES[:5]] == [64] * 5
+    assert effective["01_prepare_data"]["split_seed"] == 0  # a shared key shared.yaml leaves out: the default
+
+
+def test_stage_file_repeating_a_shared_key_is_rejected_naming_file_and_key(shared_tree):
+    notebooks, params_dir = shared_tree
+    _write_shared_set(params_dir, "r", "dataset: cifar10\nimg_size: 64\n",
+                      {"03_evaluate": "img_size: 64\nlr: 0.1\n", "04_tsne": "dataset: cifar10\n",
+                       "06_text_hashing": "dataset: cifar10\n"})
+    with pytest.raises(params.ParamsError) as error:
+        params.check_params("r", params_dir, notebooks)
+    assert error.value.problems == [
+        f"{params_dir / 'r' / '03_evaluate.yaml'}: img_size: repeats a key of shared.yaml, which gives it to every "
+        "stage: remove it here (or change it in shared.yaml)",
+        f"{params_dir / 'r' / '04_tsne.yaml'}: dataset: repeats a key of shared.yaml, which gives it to every "
+        "stage: remove it here (or change it in shared.yaml)",
+    ]
+
+
+def test_shared_file_takes_only_valid_shared_keys_reported_once(shared_tree):
+    notebooks, params_dir = shared_tree
+    _write_shared_set(params_dir, "b", "lr: 0.1\nimg_size: 0\n", {})
+    with pytest.raises(params.ParamsError) as error:
+        params.check_params("b", params_dir, notebooks)
+    shared = params_dir / "b" / "shared.yaml"
+    assert error.value.problems == [
+        f"{shared}: lr: not a shared key: move it to the stage files that use it; shared keys are "
+        + ", ".join(params.SHARED_KEYS),
+        f"{shared}: img_size: must be a positive int, got 0",
+    ]
+
+
+def test_stage_outside_the_shared_file_must_agree_with_it(shared_tree):
+    notebooks, params_dir = shared_tree
+    _write_shared_set(params_dir, "t", "dataset: cifar10\n", {})  # 06 left at its default, fashion_mnist
+    with pytest.raises(params.ParamsError, match=r"dataset: stages disagree \(01_prepare_data='cifar10'.*"
+                                                  r"06_text_hashing='fashion_mnist'\): set it once in params/t/shared.yaml"):
+        params.check_params("t", params_dir, notebooks)
+
+
+def test_stage_values_merge_the_folders_shared_file(tmp_path):
+    folder = tmp_path / "set"
+    folder.mkdir()
+    (folder / "shared.yaml").write_text('dataset: "fashion_mnist"\nimg_size: 32\n')
+    assert params.stage_values(folder / "02_train.yaml", {"lr": 0.1}) == {"dataset": "fashion_mnist", "img_size": 32,
+                                                                          "lr": 0.1}
+    assert params.stage_values(folder / "06_text_hashing.yaml", {"lr": 0.1}) == {"lr": 0.1}  # 06 gets no shared keys
+    assert params.stage_values(folder / "recipe.yaml", {"lr": 0.1}) == {"lr": 0.1}  # not a stage file
+    with pytest.raises(params.ParamsError, match=r"02_train.yaml: img_size: repeats a key of shared.yaml"):
+        params.stage_values(folder / "02_train.yaml", {"img_size": 64})
+
+
 def test_resolve_path_is_relative_to_notebooks(tmp_path):
     assert params.resolve_path(None) is None
     assert params.resolve_path("../outputs", tmp_path / "nb") == (tmp_path / "outputs").resolve()
