@@ -81,9 +81,13 @@ bench: setup
 # A stage writes to a temporary file and renames it on success, so an interrupted stage is re-run
 # (and training inside it resumes from its last checkpoint).
 LIB := $(wildcard hhlib/*.py hhlib/*/*.py)
+# FORCE=1 re-runs every stage: each stage then also depends on a target that is never up to date
+# (a .PHONY stage file would not work: make applies no pattern rule to a phony target)
 ifeq ($(FORCE),1)
-.PHONY: $(foreach s,$(STAGES),$(OUT)/$(s).ipynb)
+ALWAYS := force-stages
 endif
+.PHONY: force-stages
+force-stages:
 
 # The stages run under a flock on $(OUT) (hhlib.lock): a second `make reproduce` of the same set stops
 # at once and names the holder; the lock dies with its process, so a killed run never blocks the next.
@@ -103,12 +107,12 @@ SHARED_STAGES := 01_prepare_data 02_train 03_evaluate 04_tsne 05_ablations
 SHARED_PARAMS := $(wildcard params/$(DATASET)/shared.yaml)
 stage_params = $(if $(filter $(1),$(SHARED_STAGES)),$(addprefix -f ,$(SHARED_PARAMS))) -f params/$(DATASET)/$(1).yaml
 
-$(OUT)/01_prepare_data.ipynb: notebooks/01_prepare_data.ipynb $(SHARED_PARAMS) params/$(DATASET)/01_prepare_data.yaml $(LIB)
-$(OUT)/02_train.ipynb: notebooks/02_train.ipynb $(SHARED_PARAMS) params/$(DATASET)/02_train.yaml $(OUT)/01_prepare_data.ipynb $(LIB)
-$(OUT)/03_evaluate.ipynb: notebooks/03_evaluate.ipynb $(SHARED_PARAMS) params/$(DATASET)/03_evaluate.yaml $(OUT)/02_train.ipynb $(LIB)
-$(OUT)/04_tsne.ipynb: notebooks/04_tsne.ipynb $(SHARED_PARAMS) params/$(DATASET)/04_tsne.yaml $(OUT)/03_evaluate.ipynb $(LIB)
-$(OUT)/05_ablations.ipynb: notebooks/05_ablations.ipynb $(SHARED_PARAMS) params/$(DATASET)/05_ablations.yaml $(OUT)/04_tsne.ipynb $(LIB)
-$(OUT)/06_text_hashing.ipynb: notebooks/06_text_hashing.ipynb params/$(DATASET)/06_text_hashing.yaml $(OUT)/05_ablations.ipynb $(LIB)
+$(OUT)/01_prepare_data.ipynb: notebooks/01_prepare_data.ipynb $(SHARED_PARAMS) params/$(DATASET)/01_prepare_data.yaml $(LIB) $(ALWAYS)
+$(OUT)/02_train.ipynb: notebooks/02_train.ipynb $(SHARED_PARAMS) params/$(DATASET)/02_train.yaml $(OUT)/01_prepare_data.ipynb $(LIB) $(ALWAYS)
+$(OUT)/03_evaluate.ipynb: notebooks/03_evaluate.ipynb $(SHARED_PARAMS) params/$(DATASET)/03_evaluate.yaml $(OUT)/02_train.ipynb $(LIB) $(ALWAYS)
+$(OUT)/04_tsne.ipynb: notebooks/04_tsne.ipynb $(SHARED_PARAMS) params/$(DATASET)/04_tsne.yaml $(OUT)/03_evaluate.ipynb $(LIB) $(ALWAYS)
+$(OUT)/05_ablations.ipynb: notebooks/05_ablations.ipynb $(SHARED_PARAMS) params/$(DATASET)/05_ablations.yaml $(OUT)/04_tsne.ipynb $(LIB) $(ALWAYS)
+$(OUT)/06_text_hashing.ipynb: notebooks/06_text_hashing.ipynb params/$(DATASET)/06_text_hashing.yaml $(OUT)/05_ablations.ipynb $(LIB) $(ALWAYS)
 
 $(OUT)/%.ipynb:
 	@mkdir -p $(OUT)
