@@ -16,7 +16,7 @@ import torch
 
 from hhlib import artifacts
 from hhlib.losses import LOSSES, build
-from hhlib.losses.adsh import discrete_cyclic_coordinate_descent, signed_similarity
+from hhlib.losses.adsh import balanced_similarity, discrete_cyclic_coordinate_descent, signed_similarity
 from hhlib.losses.centres import (
     bernoulli_centres,
     gilbert_varshamov_distance,
@@ -196,8 +196,60 @@ def test_dcc_column_update_is_the_exact_minimiser_over_that_column():
     assert adsh_objective(updated, outputs, rows, similarity, gamma) == pytest.approx(best)
 
 
-def test_adsh_hand_value_and_epoch_hook():
+def test_balanced_similarity_by_hand():
+    # Y3 against itself: 7 similar pairs, 2 dissimilar, r = 7/2: similar 1, dissimilar -3.5
+    expected = torch.tensor([[1.0, 1.0, -3.5], [1.0, 1.0, 1.0], [-3.5, 1.0, 1.0]])
+    assert torch.equal(balanced_similarity(torch.tensor(Y3), torch.tensor(Y3)), expected)
+    # the dissimilar entries cancel the similar ones: an output shared by every image drops out of S^T U
+    labels = torch.eye(3)[torch.tensor([0, 0, 1, 2, 2, 1, 0])]
+    assert balanced_similarity(labels, labels).sum().item() == pytest.approx(0.0, abs=1e-6)
+    # no dissimilar pair: S is all 1 (no division by zero)
+    same = torch.ones(2, 1)
+    assert torch.equal(balanced_similarity(same, same), torch.ones(2, 2))
+
+
+def test_adsh_balanced_similarity_spreads_constant_outputs_where_signed_gives_one_code():
+    """One bit's V step on a shared output plus a small class-specific part (gamma = 0, one column: v = -sign(q)).
+
+    With the {-1, +1} S, 3 classes (2 dissimilar pairs per similar one) let the shared part win: one code for every
+    image (hand value: class 0's column sum is 6 * 0.55 - 12 * 0.5 < 0). The authors' balanced S (r = 1/2) cancels
+    the shared part and the codes follow the classes (6 * 0.55 - 0.5 * 12 * 0.5 > 0 for class 0 only).
+    """
+    generator = torch.Generator().manual_seed(0)
+    classes = torch.tensor([0, 1, 2] * 6)
+    labels = torch.eye(3)[classes]
+    outputs = (0.5 + 0.05 * (classes == 0).float() + 0.001 * torch.randn(18, generator=generator))[:, None]
+    start = torch.zeros(18, 1)
+    signed = discrete_cyclic_coordinate_descent(start, outputs, outputs, signed_similarity(labels, labels), 0.0)
+    balanced = discrete_cyclic_coordinate_descent(start, outputs, outputs, balanced_similarity(labels, labels), 0.0)
+    assert signed.unique().numel() == 1
+    assert torch.equal(balanced[:, 0], torch.where(classes == 0, 1.0, -1.0))
+
+
+def test_adsh_initial_codes():
+    random = build("adsh", bits=8, n_classes=2, n_train=50, seed=3).database_codes
+    assert set(random.unique().tolist()) == {-1.0, 1.0} and abs(random.mean().item()) < 0.2
+    assert torch.equal(random, build("adsh", bits=8, n_classes=2, n_train=50, seed=3).database_codes)
+    assert not torch.equal(random, build("adsh", bits=8, n_classes=2, n_train=50, seed=4).database_codes)
+    assert torch.equal(build("adsh", bits=8, n_classes=2, n_train=50, initial_codes="zeros").database_codes,
+                       torch.zeros(50, 8))
+
+
+def test_adsh_hand_value_with_the_balanced_similarity():
     loss = build("adsh", bits=2, n_classes=2, n_train=3, gamma=4.0)
+    loss.prepare(torch.tensor(Y3))
+    codes = torch.tensor([[1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]])
+    loss.database_codes.copy_(codes)
+    u = np.array(U3)
+    s = np.array([[1, 1, -3.5], [1, 1, 1], [-3.5, 1, 1]])  # r = 7 similar / 2 dissimilar pairs
+    square = ((u @ codes.numpy().T - 2 * s) ** 2).sum()
+    quantization = ((codes.numpy() - u) ** 2).sum()
+    value = loss(torch.tensor(U3), torch.tensor(Y3), INDICES3)
+    assert value.item() == pytest.approx((square + 4.0 * quantization) / (3 * 3), rel=1e-6)
+
+
+def test_adsh_hand_value_and_epoch_hook():
+    loss = build("adsh", bits=2, n_classes=2, n_train=3, gamma=4.0, similarity="signed")
     assert loss.family == "asymmetric"
     loss.prepare(torch.tensor(Y3))
     codes = torch.tensor([[1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]])
@@ -219,6 +271,10 @@ def test_adsh_errors():
         build("adsh", bits=4, n_classes=2, n_train=3, gamma=-1.0)
     with pytest.raises(ValueError, match=r"expected \(3, 2\)"):
         build("adsh", bits=4, n_classes=2, n_train=3).prepare(torch.zeros(4, 2))
+    with pytest.raises(ValueError, match=r"similarity='cosine' is unknown"):
+        build("adsh", bits=4, n_classes=2, n_train=3, similarity="cosine")
+    with pytest.raises(ValueError, match=r"initial_codes='ones' is unknown"):
+        build("adsh", bits=4, n_classes=2, n_train=3, initial_codes="ones")
 
 
 def test_every_loss_has_a_family_and_new_losses_are_registered():

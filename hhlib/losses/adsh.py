@@ -17,13 +17,17 @@ hhlib runs this inside the one training loop (hhlib.train.fit) without a loop of
 whole training split each epoch, the outputs of an epoch are kept in a memory as they are computed
 (detached, like the authors' U), and ``set_epoch`` runs the V step on that memory before the next epoch.
 The authors instead sample |Omega| = 2,000 images per outer iteration and train 3 epochs on them between
-V steps (ADSH_pytorch ADSH_CIFAR_10.py). V starts at 0, as in the authors' code: the first epoch's
-network step only sees the quantization term. A sign of 0 in the V step gives +1 (hhlib's convention).
-Trained from scratch ADSH collapses in a short run (tests/test_no_collapse.py, an expected failure there):
-the authors fine-tune an ImageNet network whose outputs already differ between images, while a fresh
-network gives every image nearly the same output, and the V step on constant outputs gives every image
-the same code (-sign of the 9:1 dissimilar-dominated S^T U). Starting V at random signs was measured and
-did not help: the network fits the shared part of sum_j S_ij v_j first.
+V steps (ADSH_pytorch ADSH_CIFAR_10.py).
+
+Two choices keep ADSH from collapsing when trained from scratch (tests/test_no_collapse.py; docs/losses.md):
+- S is the authors' code's balanced similarity (``balanced_similarity``: +1 similar, -r dissimilar with
+  r = #similar / #dissimilar, their "soft constraint" calc_sim), not the paper text's {-1, +1}. A fresh network
+  gives every image nearly the same output; with {-1, +1} the 9:1 dissimilar pairs of a 10-class set make
+  -sign(S^T U) one code for every image. The balanced S cancels the shared output and leaves the class part.
+- V starts at random signs (hhlib's choice; the authors' code starts at 0). With V = 0 the first epoch's
+  square term has no gradient and the network only shrinks towards 0; measured on the no-collapse run,
+  one bit then stays constant after 5 epochs, none with random V. ``initial_codes="zeros"`` restores the authors'.
+The paper's {-1, +1} S collapses from either start (every bit constant). A sign of 0 in the V step gives +1.
 """
 
 from __future__ import annotations
@@ -46,6 +50,50 @@ def signed_similarity(labels_a: Tensor, labels_b: Tensor) -> Tensor:
         (A, B) float in {-1, +1}.
     """
     return 2 * share_label(labels_a, labels_b) - 1
+
+
+def balanced_similarity(labels_a: Tensor, labels_b: Tensor) -> Tensor:
+    """ADSH's similarity as the authors' code uses it: +1 for a shared class, -r elsewhere, r = #similar / #dissimilar.
+
+    The authors' ``calc_sim`` ("soft constraint", ADSH_pytorch; DeepHash-pytorch's ADSH.py the same) rescales
+    the {0, 1} matrix S to S (1 + r) - r, so the dissimilar entries sum to minus the similar ones. Every
+    column sum sum_i S_ij u_i then cancels an output shared by all images; with the {-1, +1} S the 9:1
+    dissimilar pairs of a 10-class set make -sign(S^T U) the same code for every image.
+
+    Args:
+        labels_a: (A, C) float multi-hot labels.
+        labels_b: (B, C) float multi-hot labels.
+
+    Returns:
+        (A, B) float: 1 where a class is shared, -r elsewhere (all 1 when no pair is dissimilar).
+    """
+    shared = share_label(labels_a, labels_b)
+    dissimilar = (1 - shared).sum()
+    if dissimilar == 0:
+        return shared
+    ratio = shared.sum() / dissimilar
+    return shared * (1 + ratio) - ratio
+
+
+def initial_database_codes(n_train: int, bits: int, kind: str, seed: int) -> Tensor:
+    """V before the first V step: fair random signs from ``seed`` ("random") or all 0 ("zeros", authors' code).
+
+    Args:
+        n_train: rows (training images).
+        bits: code length K.
+        kind: "random" or "zeros".
+        seed: seed of the random signs (the same seed gives the same V on any machine).
+
+    Returns:
+        (n_train, bits) float, in {-1, +1} ("random") or 0 ("zeros").
+    """
+    if kind == "zeros":
+        return torch.zeros(n_train, bits)
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 2, (n_train, bits), generator=generator).float() * 2 - 1
+
+
+SIMILARITIES = {"balanced": balanced_similarity, "signed": signed_similarity}
 
 
 def discrete_cyclic_coordinate_descent(codes: Tensor, outputs: Tensor, placed_outputs: Tensor,
@@ -83,9 +131,14 @@ class ADSHLoss(HashLoss):
         n_classes: label width C.
         n_train: training-split size n (the database ADSH learns codes for).
         gamma: weight of the quantization term ||v_i - u_i||^2 (200, ADSH Sec. 4.1 and ADSH_pytorch).
+        similarity: "balanced" (the authors' code: +1 similar, -r dissimilar, see ``balanced_similarity``)
+            or "signed" (the paper's text: S in {-1, +1}, which collapses from scratch, docs/losses.md).
+        initial_codes: V before the first V step: "random" (fair signs; the first epoch's network step then
+            fits u_i^T v_j to K S_ij) or "zeros" (the authors' code: the first epoch sees only gamma ||u||^2).
+        seed: seed of the random initial codes.
 
     Raises:
-        ValueError: gamma < 0.
+        ValueError: gamma < 0, or an unknown ``similarity`` or ``initial_codes``.
     """
 
     family = "asymmetric"
@@ -96,12 +149,20 @@ class ADSHLoss(HashLoss):
         n_classes: int,
         n_train: int,
         gamma: float = 200.0,  # ADSH Sec. 4.1 (gamma = 200), ADSH_pytorch's default
+        similarity: str = "balanced",  # ADSH_pytorch's calc_sim ("soft constraint"), DeepHash-pytorch the same
+        initial_codes: str = "random",  # hhlib's choice (measured, docs/losses.md); "zeros" = the authors' code
+        seed: int = 0,  # seed of the random initial codes (hhlib's choice)
     ) -> None:
         super().__init__(bits, n_classes, n_train)
         if gamma < 0:
             raise ValueError(f"gamma={gamma} must be >= 0 (ADSH uses 200)")
+        if similarity not in SIMILARITIES:
+            raise ValueError(f"similarity={similarity!r} is unknown: use one of {sorted(SIMILARITIES)}")
+        if initial_codes not in ("random", "zeros"):
+            raise ValueError(f"initial_codes={initial_codes!r} is unknown: use 'random' (hhlib) or 'zeros' (authors' code)")
         self.gamma = float(gamma)
-        self.register_buffer("database_codes", torch.zeros(n_train, bits))
+        self.similarity = similarity
+        self.register_buffer("database_codes", initial_database_codes(n_train, bits, initial_codes, seed))
         self.register_buffer("memory_outputs", torch.zeros(n_train, bits))
         self.register_buffer("memory_written", torch.zeros(n_train, dtype=torch.bool))
         self.register_buffer("train_labels", torch.zeros(n_train, n_classes))
@@ -137,7 +198,7 @@ class ADSHLoss(HashLoss):
         outputs = self.memory_outputs[rows]
         placed = torch.zeros_like(self.memory_outputs)
         placed[rows] = outputs
-        similarity = signed_similarity(self.train_labels[rows], self.train_labels)
+        similarity = SIMILARITIES[self.similarity](self.train_labels[rows], self.train_labels)
         self.database_codes.copy_(
             discrete_cyclic_coordinate_descent(self.database_codes, outputs, placed, similarity, self.gamma)
         )
@@ -159,7 +220,7 @@ class ADSHLoss(HashLoss):
             self.memory_outputs[indices] = outputs.detach().to(self.memory_outputs.dtype)
             self.memory_written[indices] = True
         codes = self.database_codes.to(outputs.dtype)
-        similarity = signed_similarity(labels, self.train_labels.to(outputs.dtype))
+        similarity = SIMILARITIES[self.similarity](labels, self.train_labels.to(outputs.dtype))
         square = (outputs @ codes.T - self.bits * similarity).pow(2).sum()
         quantization = (codes[indices] - outputs).pow(2).sum()
         return (square + self.gamma * quantization) / (self.n_train * outputs.shape[0])
