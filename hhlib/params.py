@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import ast
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -638,6 +638,19 @@ TRAINING_STAGES = ("02_train", "05_ablations")
 CHECK_N_TRAIN = 100
 
 
+def train_recipe(values: Mapping[str, Any], exclude: Iterable[str] = ()) -> dict[str, Any]:
+    """The TrainConfig fields among a stage's parameters (the notebooks' ``recipe``), less ``exclude``.
+
+    Args:
+        values: a stage's effective parameters; its lists (bits_list, seeds, losses...) are not config fields.
+        exclude: field names the caller sets itself (e.g. a run's ``train`` dict of :func:`ablation_plan`).
+    """
+    from hhlib.train import TrainConfig
+
+    fields = set(TrainConfig.field_names()) - set(exclude)
+    return {k: v for k, v in values.items() if k in fields}
+
+
 def training_runs(stage: str, values: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The TrainConfig dicts a training notebook builds from its effective parameters.
 
@@ -655,11 +668,8 @@ def training_runs(stage: str, values: Mapping[str, Any]) -> list[dict[str, Any]]
     Raises:
         KeyError: a stage that does not train, or an unknown name in 05's lists.
     """
-    from hhlib.train import TrainConfig
-
-    fields = set(TrainConfig.field_names())
     if stage == "02_train":
-        recipe = {k: v for k, v in values.items() if k in fields and k != "bits"}
+        recipe = train_recipe(values, exclude=("bits",))
         return [{**recipe, "bits": bits} for bits in values.get("bits_list") or []]
     if stage == "05_ablations":
         plan = ablation_plan(
@@ -669,8 +679,7 @@ def training_runs(stage: str, values: Mapping[str, Any]) -> list[dict[str, Any]]
             backbones=values.get("backbones", ("hybridhash",)), model_overrides=values.get("model_overrides"),
             loss_params=values.get("loss_params"), systems=values.get("systems"), recipes=_recipes_if_present(values),
         )
-        return [{**{k: v for k, v in values.items() if k in fields and k not in run["train"]}, **run["train"]}
-                for run in plan]
+        return [{**train_recipe(values, exclude=run["train"]), **run["train"]} for run in plan]
     raise KeyError(f"stage {stage!r} trains nothing: training stages are {', '.join(TRAINING_STAGES)}")
 
 

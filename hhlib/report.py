@@ -152,21 +152,18 @@ def evaluate_seeds(
         run = run_row(metrics, bits, method)
         seeds = run.get("seeds") or [run.get("seed", 0)]
         run_dirs = run.get("run_dirs") or [run["run_dir"]]
-        base = {k: v for k, v in run.items() if not k.endswith(("_std", "_per_seed")) and k not in ("seeds", "run_dirs", "n_seeds")}
-        for seed, run_dir in zip(seeds, run_dirs):
+        evidence = run.get("map_last_evals_per_seed") or [run.get("map_last_evals")] * len(seeds)
+        base = {k: v for k, v in run.items()
+                if not k.endswith(("_std", "_per_seed")) and k not in ("seeds", "run_dirs", "n_seeds", "map_last_evals")}
+        for seed, run_dir, last_evals in zip(seeds, run_dirs, evidence):
             codes = artifacts.load_codes(Path(run_dir) / artifacts.CODES_FILE)
             evaluation = evaluate(codes["query_codes"], codes["database_codes"], codes["query_labels"],
                                   codes["database_labels"], **evaluate_options)
-            history = artifacts.read_jsonl(Path(run_dir) / artifacts.METRICS_LOG_FILE)
-            rows.append({**base, "seed": seed, "run_dir": run_dir, **{k: evaluation[k] for k in EVALUATION_FIELDS if k in evaluation},
-                         "map_last_evals": _last_evaluations(history)})
+            row = {**base, "seed": seed, "run_dir": run_dir, **{k: evaluation[k] for k in EVALUATION_FIELDS if k in evaluation}}
+            if last_evals is not None:
+                row["map_last_evals"] = last_evals  # notebook 02's convergence evidence, carried over
+            rows.append(row)
     return rows
-
-
-def _last_evaluations(history: Sequence[Mapping[str, Any]]) -> list:
-    from hhlib.train import last_evaluations
-
-    return last_evaluations(list(history))
 
 
 def results_table(metrics: Mapping[str, Any]) -> pd.DataFrame:

@@ -49,9 +49,9 @@ def trial_configs(base: TrainConfig, space: Mapping[str, Sequence[Any]], validat
     for index, values in enumerate(expand_grid(space)):
         for seed in seeds:
             name = seed_run_name(f"search_{base.loss}_{base.bits}_t{index}", seed)
+            # dataclasses.replace builds through __init__, so the grid values are validated like any config
             config = dataclasses.replace(base, **values, seed=seed, validation_per_class=validation_per_class,
                                          eval_every=0, run_name=name)
-            config.__post_init__()  # validate the grid values like any other config
             runs.append((index, values, config))
     return runs
 

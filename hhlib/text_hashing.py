@@ -31,6 +31,7 @@ from torch import nn
 
 from hhlib.evaluate import evaluate
 from hhlib.runtime import seed_everything
+from hhlib.spread import mean_std
 from hhlib.text_data import PackageCorpus, make_text_splits, select_sections
 from hhlib.text_targets import HEAT_KERNEL_SIGMA, NUM_NEIGHBORS, heat_kernel_graph, laplacian_target_codes, tfidf_features, tokenize
 
@@ -280,7 +281,9 @@ def _stage_one(protocol: TextProtocol, bits: int, mode: str, config: TextHashCon
 
 
 def _summary(values: list[float]) -> dict:
-    return {"mean": float(np.mean(values)), "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0}
+    """Mean and sample std over seeds (hhlib.spread.mean_std); the text study writes 0.0 for one seed."""
+    mean, std = mean_std(values)
+    return {"mean": mean, "std": 0.0 if std is None else std}
 
 
 def linear_hasher_codes(train_tfidf: sp.csr_matrix, targets: np.ndarray, *others: sp.csr_matrix, c: float = 1.0) -> list[np.ndarray]:

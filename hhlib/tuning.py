@@ -14,7 +14,7 @@ A finished trial is read back from its run folder, so an interrupted search resu
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,14 +54,6 @@ def load_search_params(param_set: str, params_dir: str | Path | None = None) -> 
     return values
 
 
-def _recipe(stage_values: Mapping[str, Any]) -> dict[str, Any]:
-    """The TrainConfig fields of notebook 05's parameters (its lists and seeds are not config fields)."""
-    fields = set(TrainConfig.field_names()) - {"bits", "loss", "loss_params", "model_overrides", "seed", "run_name"}
-    recipe = {k: v for k, v in stage_values.items() if k in fields}
-    recipe["out_dir"] = str(params.resolve_path(recipe["out_dir"]))
-    return recipe
-
-
 def search_bases(param_set: str, params_dir: str | Path | None = None) -> list[tuple[str, TrainConfig]]:
     """The runs to search: ``(notebook 05 run name, its config at the search's code length)``."""
     settings = load_search_params(param_set, params_dir)
@@ -69,8 +61,11 @@ def search_bases(param_set: str, params_dir: str | Path | None = None) -> list[t
     plan = params.ablation_plan([settings["bits"]], losses=["wml", *settings["losses"]],
                                 backbones=["hybridhash", *settings["backbones"]],
                                 model_overrides=stage["model_overrides"], loss_params=stage["loss_params"])
-    recipe = _recipe(stage)
-    return [(run["labels"]["name"], TrainConfig(**recipe, **{**run["train"], "run_name": None})) for run in plan]
+    out_dir = str(params.resolve_path(stage["out_dir"]))
+    return [(run["labels"]["name"],
+             TrainConfig(**{**params.train_recipe(stage, exclude=run["train"]), **run["train"], "out_dir": out_dir,
+                            "run_name": None}))
+            for run in plan]
 
 
 def run_study_search(param_set: str, params_dir: str | Path | None = None) -> Path:
