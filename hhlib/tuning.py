@@ -55,12 +55,18 @@ def load_search_params(param_set: str, params_dir: str | Path | None = None) -> 
 
 
 def search_bases(param_set: str, params_dir: str | Path | None = None) -> list[tuple[str, TrainConfig]]:
-    """The runs to search: ``(notebook 05 run name, its config at the search's code length)``."""
+    """The runs to search: ``(notebook 05 run name, its config at the search's code length)``.
+
+    The paper's method, the losses and backbones of ``search.yaml``, and every system of notebook 05
+    (each brings its own network, so each needs its own recipe: notebook 05 refuses searched results
+    that miss one).
+    """
     settings = load_search_params(param_set, params_dir)
     stage = params.check_params(param_set, params_dir)["05_ablations"]
     plan = params.ablation_plan([settings["bits"]], losses=["wml", *settings["losses"]],
                                 backbones=["hybridhash", *settings["backbones"]],
-                                model_overrides=stage["model_overrides"], loss_params=stage["loss_params"])
+                                model_overrides=stage["model_overrides"], loss_params=stage["loss_params"],
+                                systems=stage.get("systems"))
     out_dir = str(params.resolve_path(stage["out_dir"]))
     return [(run["labels"]["name"],
              TrainConfig(**{**params.train_recipe(stage, exclude=run["train"]), **run["train"], "out_dir": out_dir,

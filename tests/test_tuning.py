@@ -70,3 +70,14 @@ def test_params_check_names_a_missing_search_results_file(smoke_params):
     path.write_text(path.read_text() + 'search_results: "../params/smoke/no_such_results.yaml"\n')
     with pytest.raises(params.ParamsError, match="does not exist: run `make search"):
         params.check_params("smoke", smoke_params)
+
+
+def test_search_bases_include_notebook_05s_systems(smoke_params):
+    path = smoke_params / "smoke" / "05_ablations.yaml"
+    text = re.sub(r"^systems: .*$", 'systems: {"kang2012": {"loss": "dsh", "model_overrides": {"backbone": "multirep"}}}',
+                  path.read_text(), flags=re.M)
+    path.write_text(text)
+    bases = dict(tuning.search_bases("smoke", smoke_params))
+    assert list(bases) == ["hybridhash (paper)", "loss=dpsh", "system=kang2012"]
+    assert bases["system=kang2012"].loss == "dsh"
+    assert bases["system=kang2012"].model_overrides["backbone"] == "multirep"
