@@ -25,7 +25,6 @@ __all__ = [
     "RESULTS_FILE",
     "ablations_table",
     "evaluate_seeds",
-    "evaluated_runs",
     "load_metrics",
     "main",
     "markdown_table",
@@ -100,31 +99,6 @@ EVALUATION_FIELDS = (
     "map", "map_tie_aware", "topk", "precision_within_radius", "mean_returned_within_radius", "radius",
     "n_query", "n_database", "tie_rule", "precision_at_n", "pr_curve",
 )
-
-
-def evaluated_runs(
-    metrics: Mapping[str, Any], evaluations: Mapping[int, Mapping[str, Any]], method: str = "hybridhash"
-) -> list[dict[str, Any]]:
-    """Run rows updated with a fresh evaluation of each code length (notebook 03).
-
-    Args:
-        metrics: a metrics.json report holding the runs (notebook 02).
-        evaluations: bits -> ``hhlib.evaluate.evaluate(...)`` report of that run's codes.
-        method: the runs' method.
-
-    Returns:
-        One row per code length: the run's row (training fields kept) with ``EVALUATION_FIELDS``
-        replaced by the evaluation's.
-
-    Raises:
-        KeyError: a code length without a recorded run.
-    """
-    rows = []
-    for bits, evaluation in evaluations.items():
-        row = run_row(metrics, bits, method)
-        row.update({k: evaluation[k] for k in EVALUATION_FIELDS if k in evaluation})
-        rows.append(row)
-    return rows
 
 
 def evaluate_seeds(

@@ -13,7 +13,7 @@ import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["SPREAD_FIELDS", "aggregate_seeds", "mean_std", "per_seed_rows", "seed_run_name"]
+__all__ = ["SPREAD_FIELDS", "aggregate_seeds", "mean_std", "seed_run_name"]
 
 # numeric fields averaged over seeds; each gets <field>_std and <field>_per_seed beside its mean
 SPREAD_FIELDS = ("map", "map_tie_aware", "map_best_over_evals", "precision_within_radius")
@@ -95,22 +95,3 @@ def _aggregate_group(group: list[Mapping[str, Any]], key: Sequence[str]) -> dict
     out["run_dirs"] = [row.get("run_dir") for row in group]
     out["run_dir"] = group[0].get("run_dir")
     return out
-
-
-def per_seed_rows(rows: Iterable[Mapping[str, Any]], field: str = "map") -> list[dict[str, Any]]:
-    """Expand aggregated rows back into one row per seed (for figures that draw the spread).
-
-    Args:
-        rows: rows of :func:`aggregate_seeds` (rows without ``<field>_per_seed`` pass through as one seed).
-        field: the value to expand.
-
-    Returns:
-        Copies of each row with ``field`` set to one seed's value and ``seed`` set, one per seed.
-    """
-    expanded = []
-    for row in rows:
-        values = row.get(f"{field}_per_seed") or [row.get(field)]
-        seeds = row.get("seeds") or [row.get("seed", 0)]
-        for seed, value in zip(seeds, values):
-            expanded.append({**row, field: value, "seed": seed})
-    return expanded

@@ -538,7 +538,7 @@ def results_bars(table: pd.DataFrame, category: str, value: str = "map", hue: st
 
     Args:
         table: rows with columns ``bits``, ``category``, ``value`` (and ``hue`` if given); with one
-            row per seed (``hhlib.spread.per_seed_rows``) each bar is the mean with a one-std error bar.
+            row per seed (notebook 05's ``seed_rows``) each bar is the mean with a one-std error bar.
         category: column on the x axis (e.g. ``"variant"``, ``"loss"``, ``"backbone"``).
         value: column on the y axis (mAP).
         hue: optional column splitting each bar (e.g. ``"study"``).

@@ -47,17 +47,35 @@ def test_ablations_table_columns_and_bits_filter():
     assert list(report.ablations_table(_metrics(), bits=32)["name"]) == ["hybridhash (paper)"]
 
 
-def test_run_row_and_evaluated_runs_keep_training_fields():
+def test_run_row_names_the_missing_run():
     metrics = _metrics()
     assert report.run_row(metrics, 16)["run_dir"] == "x/wml_16"
     with pytest.raises(KeyError, match="no hybridhash run with 48 bits .* run 02_train with 48 in bits_list"):
         report.run_row(metrics, 48)
-    evaluation = {"map": 0.75, "map_tie_aware": 0.74, "topk": 1000, "precision_within_radius": 0.5, "radius": 2,
-                  "pr_curve": {"radius": [0]}, "unrelated": 1}
-    (row,) = report.evaluated_runs(metrics, {16: evaluation})
-    assert row["map"] == 0.75 and row["train_seconds"] == 5.0 and row["pr_curve"] == {"radius": [0]}
-    assert "unrelated" not in row
-    assert metrics["runs"][1]["map"] == 0.7  # input untouched
+
+
+def test_evaluate_seeds_evaluates_every_seeds_codes_and_keeps_training_fields(tmp_path):
+    import numpy as np
+
+    from hhlib import artifacts
+
+    labels = np.eye(2, dtype=np.float32)[[0, 1, 0, 1]]
+    run_dirs = []
+    for seed, database in ((0, [[1, 1], [-1, -1], [1, 1], [-1, -1]]), (1, [[1, 1], [1, 1], [1, 1], [1, 1]])):
+        folder = tmp_path / f"seed{seed}"
+        artifacts.save_codes(folder / artifacts.CODES_FILE, query_codes=np.array([[1, 1], [-1, -1]], np.int8),
+                             database_codes=np.array(database, np.int8), query_labels=labels[:2], database_labels=labels)
+        run_dirs.append(str(folder))
+    run = {"method": "hybridhash", "bits": 2, "map": 0.5, "map_std": 0.1, "train_seconds": 5.0, "seeds": [0, 1],
+           "n_seeds": 2, "run_dirs": run_dirs, "run_dir": run_dirs[0], "map_last_evals_per_seed": [[[4, 0.4]], [[4, 0.6]]]}
+    rows = report.evaluate_seeds({"runs": [run]}, [2])
+    assert [(r["seed"], r["run_dir"], r["map_last_evals"]) for r in rows] == [
+        (0, run_dirs[0], [[4, 0.4]]), (1, run_dirs[1], [[4, 0.6]])]
+    assert rows[0]["map"] == 1.0  # codes separate the classes
+    # one code for everything, ties in database order: AP (1 + 2/3) / 2 for query 0, (1/2 + 2/4) / 2 for query 1
+    assert rows[1]["map"] == pytest.approx(((1 + 2 / 3) / 2 + (1 / 2 + 2 / 4) / 2) / 2)
+    assert all(r["train_seconds"] == 5.0 and "map_std" not in r and "run_dirs" not in r for r in rows)
+    assert run["map"] == 0.5  # input untouched
 
 
 def test_markdown_table_formats_numbers_and_missing_values():

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from hhlib.spread import aggregate_seeds, mean_std, per_seed_rows, seed_run_name
+from hhlib.spread import aggregate_seeds, mean_std, seed_run_name
 
 
 def row(seed, value, bits=16, method="hybridhash", **extra):
@@ -46,12 +46,6 @@ def test_aggregate_rejects_a_missing_or_repeated_seed():
         aggregate_seeds([{"method": "m", "bits": 16, "map": 0.5}], ("method", "bits"))
     with pytest.raises(ValueError, match=r"seeds \[0, 0\]: each seed once"):
         aggregate_seeds([row(0, 0.5), row(0, 0.6)], ("method", "bits"))
-
-
-def test_per_seed_rows_round_trip():
-    (aggregated,) = aggregate_seeds([row(0, 0.7), row(1, 0.8)], ("method", "bits"))
-    expanded = per_seed_rows([aggregated])
-    assert [(r["seed"], r["map"]) for r in expanded] == [(0, 0.7), (1, 0.8)]
 
 
 def test_seed_run_name_keeps_the_single_seed_name_for_seed_zero():
