@@ -19,7 +19,7 @@ import torch
 
 from hhlib.train import ConfigError, RunResult, TrainConfig, fit
 
-__all__ = ["fit_many"]
+__all__ = ["fit_many", "fit_runs"]
 
 
 def _start_worker(threads: int) -> None:
@@ -63,3 +63,33 @@ def fit_many(configs: list[TrainConfig], processes: int | None = None, threads_p
                              initializer=_start_worker, initargs=(threads_per_run,)) as pool:
         results = list(pool.map(_fit_config, [config.to_dict() for config in configs]))
     return [RunResult(**result) for result in results]
+
+
+def fit_runs(configs: list[TrainConfig], parallel_runs: int = 1) -> list[RunResult]:
+    """Train every config: one after another in this process, or ``parallel_runs`` at a time.
+
+    The notebooks' single entry point for training their runs. With ``parallel_runs`` > 1 each run
+    gets its own process (:func:`fit_many`) with the config's ``num_threads`` threads, which must
+    therefore be set: the thread count is part of a run's numerics, so it may not depend on how
+    many runs share the machine.
+
+    Args:
+        configs: validated training configs, each with its own run folder.
+        parallel_runs: runs trained at once (1 = one after another in this process).
+
+    Returns:
+        The :class:`RunResult` of each config, in the order given.
+
+    Raises:
+        ConfigError: ``parallel_runs`` < 1, or > 1 with a config whose ``num_threads`` is None
+            (before any run starts).
+    """
+    if isinstance(parallel_runs, bool) or not isinstance(parallel_runs, int) or parallel_runs < 1:
+        raise ConfigError(f"parallel_runs={parallel_runs!r} must be an int >= 1 (1: one run after another)")
+    if parallel_runs == 1:
+        return [fit(config) for config in configs]
+    threads = {config.num_threads for config in configs}
+    if None in threads or len(threads) > 1:
+        raise ConfigError(f"parallel_runs={parallel_runs} needs one num_threads for every run, got {sorted(threads, key=str)}: "
+                          "set num_threads (e.g. 1 with parallel_runs = the CPU cores), or parallel_runs: 1")
+    return fit_many(configs, processes=parallel_runs, threads_per_run=threads.pop())

@@ -270,6 +270,8 @@ KEY_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "alphas": _list_of(_positive_number),
     "alpha": _positive_number,
     "block_token_kernels": _list_of(_optional(_positive_int)),
+    "patch_sizes": lambda values: None if values == [] else _list_of(_positive_int)(values),  # []: no patch-size study
+    "parallel_runs": _positive_int,
     "img_size": _optional(_positive_int),
     "query_per_class": _optional(_positive_int),
     "train_per_class": _optional(_positive_int),
@@ -678,6 +680,7 @@ def training_runs(stage: str, values: Mapping[str, Any]) -> list[dict[str, Any]]
             token_layouts=values.get("token_layouts", ("paper",)), losses=values.get("losses", ("wml",)),
             backbones=values.get("backbones", ("hybridhash",)), model_overrides=values.get("model_overrides"),
             loss_params=values.get("loss_params"), systems=values.get("systems"), recipes=_recipes_if_present(values),
+            patch_sizes=values.get("patch_sizes", ()),
         )
         return [{**train_recipe(values, exclude=run["train"]), **run["train"]} for run in plan]
     raise KeyError(f"stage {stage!r} trains nothing: training stages are {', '.join(TRAINING_STAGES)}")
@@ -789,6 +792,9 @@ def check_training_runs(
         except (KeyError, TypeError, ValueError) as error:
             problems.append(f"params/{param_set}/{stage}.yaml: {error}")
             continue
+        if effective[stage].get("parallel_runs", 1) > 1 and effective[stage].get("num_threads") is None:
+            problems.append(f"params/{param_set}/{stage}.yaml: parallel_runs {effective[stage]['parallel_runs']} needs "
+                            "num_threads (each run's own thread count, e.g. 1): set it, or parallel_runs: 1")
         seen: dict[str, list[str]] = {}
         for run in runs:
             for problem in _run_problems(run, notebooks_dir):
@@ -832,6 +838,7 @@ def ablation_plan(
     seeds: Sequence[int] = (0,),
     recipes: Mapping[str, Mapping[str, Any]] | None = None,
     systems: Mapping[str, Mapping[str, Any]] | None = None,
+    patch_sizes: Sequence[int] = (),
 ) -> list[dict[str, dict[str, Any]]]:
     """Expand notebook 05's lists into the training runs of the ablation study, the baseline once.
 
@@ -840,8 +847,9 @@ def ablation_plan(
     Each study changes one thing from it: ``variant`` (no interaction, local only, global only),
     ``block_token_kernel`` (block-token granularity), ``alpha`` (of the WML loss),
     ``token_layout`` (paper vs reference code), ``loss`` (the method comparison, on the HybridHash
-    backbone) and ``backbone`` (CNN, NesT, HybridHash with the WML loss). A value equal to the
-    baseline's adds no run.
+    backbone), ``backbone`` (CNN, NesT, HybridHash with the WML loss) and ``patch_size`` (the
+    stem's patch edge, i.e. the token grid of the paper's network). A value equal to the
+    baseline's adds no run (for ``patch_sizes``: leave the preset's own out).
 
     Args:
         bits_list: code lengths; every configuration is trained once per code length.
@@ -861,6 +869,7 @@ def ablation_plan(
         systems: complete methods that bring their own network, name -> ``{"loss": LOSSES name,
             "model_overrides": {...}, "loss_params": {...}}`` (e.g. ITDH: a pretrained EfficientNet-Lite0
             trunk with DLBHC's loss; Kang et al.: the multiple-representation network); study ``system``.
+        patch_sizes: HybridHash stem patch sizes to compare with the preset's (study ``patch_size``).
 
     Returns:
         One dict per run: ``{"train": TrainConfig fields (bits, loss, loss_params, model_overrides,
@@ -891,6 +900,7 @@ def ablation_plan(
     studies += [("token_layout", t, {"token_layout": t}, "wml", {}) for t in token_layouts if t != default_layout]
     studies += [("loss", name, {}, name, {}) for name in losses if name != "wml"]
     studies += [("backbone", b, {"backbone": b}, "wml", {}) for b in backbones if b != "hybridhash"]
+    studies += [("patch_size", str(p), {"patch_size": int(p)}, "wml", {}) for p in patch_sizes]
     studies += [("system", name, dict(spec.get("model_overrides", {})), spec["loss"], dict(spec.get("loss_params", {})))
                 for name, spec in _checked_systems(systems or {}).items()]
     plan = []

@@ -124,12 +124,19 @@ def _runs_by_bits(metrics: Mapping[str, Any], method: str) -> dict[int, Mapping[
     return {int(r["bits"]): r for r in metrics.get("runs", []) if r.get("method") == method}
 
 
-def _convergence(row: Mapping[str, Any]) -> str | None:
+def _last_gains(row: Mapping[str, Any]) -> tuple[list[float], str] | None:
+    """mAP gain of each seed between its last two evaluations, and those epochs; None without two evaluations."""
     evidence = row.get("map_last_evals_per_seed")
     if not evidence or any(len(e) < 2 for e in evidence):
         return None
-    gains = [e[-1][1] - e[-2][1] for e in evidence]
-    epochs = f"epochs {evidence[0][-2][0]} -> {evidence[0][-1][0]}"
+    return [e[-1][1] - e[-2][1] for e in evidence], f"epochs {evidence[0][-2][0]} -> {evidence[0][-1][0]}"
+
+
+def _convergence(row: Mapping[str, Any]) -> str | None:
+    last = _last_gains(row)
+    if last is None:
+        return None
+    gains, epochs = last
     worst = max(gains)
     state = ("converged by hhlib's rule" if worst < CONVERGENCE_TOLERANCE
              else "still improving: train longer")
@@ -230,4 +237,21 @@ def ablation_readings(metrics: Mapping[str, Any]) -> list[str]:
             topic = f"{row['study'].replace('_', ' ')}, {bits} bits"
             lines.append(compare(topic, "hybridhash (paper)", base, row["name"], row, PAPER_CLAIMS.get(row["study"])))
         lines += _ranking(rows, bits)
+        lines.append(_convergence_summary([r for r in rows if int(r["bits"]) == bits], bits))
     return lines
+
+
+def _convergence_summary(rows: Sequence[Mapping[str, Any]], bits: int) -> str:
+    """How many configurations converged by hhlib's rule (every seed), naming those still improving."""
+    judged = {r["name"]: _last_gains(r) for r in rows}
+    judged = {name: last for name, last in judged.items() if last is not None}
+    if not judged:
+        return f"convergence, {bits} bits: no run was evaluated twice, so there is no evidence either way."
+    improving = {name: max(gains) for name, (gains, _) in judged.items() if max(gains) >= CONVERGENCE_TOLERANCE}
+    epochs = next(iter(judged.values()))[1]
+    line = (f"convergence, {bits} bits: {len(judged) - len(improving)} of {len(judged)} configurations gained under "
+            f"{CONVERGENCE_TOLERANCE} mAP ({epochs}) for every seed")
+    if not improving:
+        return line + "."
+    listed = ", ".join(f"{name} ({gain:+.3f})" for name, gain in sorted(improving.items(), key=lambda item: -item[1]))
+    return line + f"; still improving (largest gain over seeds): {listed}: their figures are lower bounds."

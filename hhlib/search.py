@@ -63,12 +63,19 @@ def run_search(base: TrainConfig, space: Mapping[str, Sequence[Any]], validation
     Returns:
         Rows ``{"trial", **grid values, "seed", "val_map", "train_seconds"}`` in trial order.
     """
-    rows = []
-    for index, values, config in trial_configs(base, space, validation_per_class, seeds):
-        result = train(config)
-        rows.append({"trial": index, **values, "seed": config.seed, "val_map": result.final_map,
-                     "train_seconds": round(result.train_seconds, 1)})
-    return rows
+    trials = trial_configs(base, space, validation_per_class, seeds)
+    return trial_rows(trials, [train(config) for _, _, config in trials])
+
+
+def trial_rows(trials: Sequence[tuple[int, dict[str, Any], TrainConfig]], results: Sequence[RunResult]) -> list[dict[str, Any]]:
+    """One row per trained trial of :func:`trial_configs`, ``results`` in the same order.
+
+    Returns:
+        Rows ``{"trial", **grid values, "seed", "val_map", "train_seconds"}``.
+    """
+    return [{"trial": index, **values, "seed": config.seed, "val_map": result.final_map,
+             "train_seconds": round(result.train_seconds, 1)}
+            for (index, values, config), result in zip(trials, results, strict=True)]
 
 
 def choose(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

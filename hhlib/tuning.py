@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from hhlib import artifacts, params, search
+from hhlib import artifacts, parallel, params, search
 from hhlib.train import TrainConfig
 
 __all__ = ["RESULTS_FILE", "SEARCH_FILE", "load_recipes", "load_search_params", "main", "run_study_search", "search_bases"]
@@ -75,21 +75,30 @@ def search_bases(param_set: str, params_dir: str | Path | None = None) -> list[t
 
 
 def run_study_search(param_set: str, params_dir: str | Path | None = None) -> Path:
-    """Search every run of ``search.yaml`` and write ``search_results.yaml`` (after each run, so progress is kept).
+    """Search every run of ``search.yaml`` and write ``search_results.yaml``.
+
+    Every trial of every run is trained through :func:`hhlib.parallel.fit_runs` with notebook 05's
+    ``parallel_runs``; each trial keeps its run folder, so an interrupted search resumes.
 
     Returns:
         The written results file.
     """
     settings = load_search_params(param_set, params_dir)
     results_path = Path(params_dir or params.PARAMS_DIR) / param_set / RESULTS_FILE
-    records: dict[str, Any] = {}
-    for name, base in search_bases(param_set, params_dir):
-        print(f"hhlib.tuning: {param_set}: searching {name} ({len(search.expand_grid(settings['space']))} grid points "
-              f"x {len(settings['seeds'])} seeds)", flush=True)
-        rows = search.run_search(base, settings["space"], settings["validation_per_class"], settings["seeds"])
+    bases = search_bases(param_set, params_dir)
+    trials = {name: search.trial_configs(base, settings["space"], settings["validation_per_class"], settings["seeds"])
+              for name, base in bases}
+    configs = [config for runs in trials.values() for _, _, config in runs]
+    parallel_runs = params.check_params(param_set, params_dir)["05_ablations"].get("parallel_runs", 1)
+    print(f"hhlib.tuning: {param_set}: searching {', '.join(trials)}: {len(configs)} trials, "
+          f"{parallel_runs} at a time (finished trials are read back)", flush=True)
+    results = iter(parallel.fit_runs(configs, parallel_runs))
+    records = {}
+    for name, base in bases:
+        rows = search.trial_rows(trials[name], [next(results) for _ in trials[name]])
         records[name] = search.search_record(base, settings["space"], settings["validation_per_class"], rows)
-        text = yaml.safe_dump(artifacts.json_ready(records), sort_keys=False)
-        artifacts.atomic_write(results_path, lambda handle: handle.write(text.encode("utf-8")))
+    text = yaml.safe_dump(artifacts.json_ready(records), sort_keys=False)
+    artifacts.atomic_write(results_path, lambda handle: handle.write(text.encode("utf-8")))
     return results_path
 
 
