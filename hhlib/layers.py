@@ -164,7 +164,8 @@ class DropPath(nn.Module):
             return x + branch(x)
         if torch.compiler.is_compiling():  # a data-dependent row count would break the compiled graph
             return x + self(branch(x))
-        return residual_on_kept_rows(x, branch, kept_rows(x.shape[0], 1.0 - self.drop_prob, x.device), 1.0 - self.drop_prob)
+        keep = 1.0 - self.drop_prob
+        return residual_on_kept_rows(x, branch, kept_rows(x.shape[0], keep, x.device), keep)
 
     def extra_repr(self) -> str:
         return f"drop_prob={self.drop_prob:.3f}"
