@@ -22,7 +22,7 @@ are compared: ``max_abs_output_difference``. The official code is imported from 
 with the reason in ``official_skipped``.
 
 Usage: HYBRIDHASH_OFFICIAL_DIR=/path/to/HybridHash .venv/bin/python benchmarks/bench_train.py
-           [--quick] [--repeats N] [--threads N] [--out outputs/bench/train.json]
+           [--quick] [--repeats N] [--threads N] [--sections NAME ...] [--out outputs/bench/train.json]
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ from hhlib import artifacts, batches, losses  # noqa: E402
 from hhlib.model import build, load_checkpoint  # noqa: E402
 from hhlib.train import TrainConfig, _load_splits, fit  # noqa: E402
 
+SECTIONS = ("recipe_network", "paper15_224", "study")  # the numbered sections of the docstring, in order
 OFFICIAL_SHAPE = {"interaction_heads": 8, "token_layout": "reference"}  # what the official code can build
 RECIPE = {  # params/fashion_mnist/02_train.yaml, the study's training recipe
     "dataset": "fashion_mnist", "img_size": 32, "preset": "small32", "optimizer": "adamw", "lr": 0.002,
@@ -246,6 +247,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats per column")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch intra-op threads")
     parser.add_argument("--cores", type=int, default=2, help="cores of the study machine (the issue's: 2)")
+    parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS),
+                        help="which sections to run (default: all); e.g. --sections paper15_224")
     parser.add_argument("--out", default=str(REPO / "outputs" / "bench" / "train.json"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -257,12 +260,15 @@ def main() -> None:
                           "threads": torch.get_num_threads(), "processor": platform.processor() or platform.machine()},
               "official_dir": str(folder) if folder else None, "official_skipped": skipped or None}
     with tempfile.TemporaryDirectory() as out_dir:
-        report["recipe_network"] = recipe_network(folder, repeats, 20 if args.quick else 200, out_dir)
-        print(json.dumps(report["recipe_network"]["speedup"]), "recipe network, hhlib fit / official loop")
-        report["paper15_224"] = paper15_step(folder, repeats, 1 if args.quick else 2)
-        print(json.dumps(report["paper15_224"]["speedup"]), "paper15 at 224 px, hhlib / official step")
-        report["study"] = study(max(repeats - 1, 1), 20 if args.quick else 200, out_dir, args.cores)
-        print(json.dumps(report["study"]["speedup"]), "study runs, now (one process per core) / before")
+        if "recipe_network" in args.sections:
+            report["recipe_network"] = recipe_network(folder, repeats, 20 if args.quick else 200, out_dir)
+            print(json.dumps(report["recipe_network"]["speedup"]), "recipe network, hhlib fit / official loop")
+        if "paper15_224" in args.sections:
+            report["paper15_224"] = paper15_step(folder, repeats, 1 if args.quick else 2)
+            print(json.dumps(report["paper15_224"]["speedup"]), "paper15 at 224 px, hhlib / official step")
+        if "study" in args.sections:
+            report["study"] = study(max(repeats - 1, 1), 20 if args.quick else 200, out_dir, args.cores)
+            print(json.dumps(report["study"]["speedup"]), "study runs, now (one process per core) / before")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.out}")

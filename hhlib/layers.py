@@ -16,6 +16,8 @@ Every attention head layout follows NesT/JAX: the per-head outputs are concatena
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -126,7 +128,12 @@ def channel_layer_norm(norm: nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
 
 
 class DropPath(nn.Module):
-    """Stochastic depth: zero a residual branch per sample with probability ``drop_prob``."""
+    """Stochastic depth: zero a residual branch per sample with probability ``drop_prob``.
+
+    :meth:`residual` is what the transformer layers call: it adds the branch only for the samples
+    that keep it and never computes it for the others. ``forward`` scales an already computed
+    branch output (the textbook form, kept for branches that are not per sample).
+    """
 
     def __init__(self, drop_prob: float = 0.0) -> None:
         super().__init__()
@@ -140,8 +147,65 @@ class DropPath(nn.Module):
         mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
         return x * mask / keep
 
+    def residual(self, x: torch.Tensor, branch: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        """``x + self(branch(x))``, with ``branch`` run only on the samples that keep it.
+
+        Exact (the same distribution as the textbook form) only when ``branch`` treats every
+        sample on its own: row i of ``branch(x)`` depends on row i of ``x`` alone.
+
+        Args:
+            x: (B, ...) float, the residual stream.
+            branch: per-sample map (B', ...) -> (B', ...) of the same trailing shape.
+
+        Returns:
+            (B, ...) float: ``x`` plus ``branch(x) / keep`` on the kept rows, ``x`` on the dropped ones.
+        """
+        if self.drop_prob == 0.0 or not self.training:
+            return x + branch(x)
+        if torch.compiler.is_compiling():  # a data-dependent row count would break the compiled graph
+            return x + self(branch(x))
+        keep = 1.0 - self.drop_prob
+        return residual_on_kept_rows(x, branch, kept_rows(x.shape[0], keep, x.device), keep)
+
     def extra_repr(self) -> str:
         return f"drop_prob={self.drop_prob:.3f}"
+
+
+def kept_rows(batch: int, keep: float, device: torch.device) -> torch.Tensor:
+    """Indices of the samples whose residual branch survives, each kept with probability ``keep``.
+
+    Drawn with the CPU generator and then moved, so the kept count is known on the host without a
+    device-to-host sync; the copy to an accelerator does not wait for it.
+
+    Returns:
+        (K,) int64 on ``device``, increasing, 0 <= K <= batch.
+    """
+    rows = (torch.rand(batch) < keep).nonzero().squeeze(1)
+    return rows.to(device, non_blocking=True)
+
+
+def residual_on_kept_rows(
+    x: torch.Tensor, branch: Callable[[torch.Tensor], torch.Tensor], rows: torch.Tensor, keep: float
+) -> torch.Tensor:
+    """``x`` with ``branch(x[rows]) / keep`` added to the given rows; the other rows pass unchanged.
+
+    Args:
+        x: (B, ...) float.
+        branch: per-sample map, applied to the K selected rows only.
+        rows: (K,) int64, distinct row indices of ``x``.
+        keep: the keep probability the kept rows are scaled by (1 / keep).
+
+    Returns:
+        (B, ...) float. No row kept: ``x`` itself (the branch never runs); every row kept: one
+        batched call with no gather.
+    """
+    if len(rows) == 0:
+        return x
+    if len(rows) == x.shape[0]:
+        return x + branch(x) / keep
+    update = branch(x.index_select(0, rows))
+    dtype = torch.promote_types(x.dtype, update.dtype)  # as ``x + update`` would (e.g. a bf16 branch under autocast)
+    return x.to(dtype).index_add(0, rows, update.to(dtype), alpha=1.0 / keep)
 
 
 class PatchEmbed(nn.Module):
@@ -222,14 +286,22 @@ class TransformerLayer(nn.Module):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
         self.attn = LocalAttention(dim, num_heads, qkv_bias=qkv_bias, attn_drop=attn_drop, proj_drop=drop)
-        self.drop_path = DropPath(drop_path) if drop_path > 0.0 else nn.Identity()
+        self.drop_path = DropPath(drop_path)  # no parameters: drop_path 0 adds nothing to the state dict
         self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), drop=drop)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, N, C) float -> (B, T, N, C) float."""
-        x = x + self.drop_path(self.attn(self.norm1(x)))
-        return x + self.drop_path(self.mlp(self.norm2(x)))
+        # both branches are per sample (LayerNorm, attention inside each sample's blocks, MLP), so
+        # the dropped samples' branches are skipped rather than computed and multiplied by zero
+        x = self.drop_path.residual(x, self._attention_branch)
+        return self.drop_path.residual(x, self._mlp_branch)
+
+    def _attention_branch(self, x: torch.Tensor) -> torch.Tensor:
+        return self.attn(self.norm1(x))
+
+    def _mlp_branch(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mlp(self.norm2(x))
 
 
 class BlockTokenAttention(nn.Module):
