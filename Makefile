@@ -75,6 +75,7 @@ bench: setup
 	@mkdir -p outputs/bench
 	$(BIN)/python benchmarks/bench_eval.py
 	$(BIN)/python benchmarks/bench_data.py
+	$(BIN)/python benchmarks/bench_study.py  # the old default's notebook-02 runs: one at a time vs two at once
 	$(BIN)/python benchmarks/bench_train.py  # official columns need HYBRIDHASH_OFFICIAL_DIR (docs/performance.md)
 
 # ---- the paper pipeline: one papermill stage per notebook, each re-run only when its inputs changed ----
@@ -111,7 +112,7 @@ $(OUT)/01_prepare_data.ipynb: notebooks/01_prepare_data.ipynb $(SHARED_PARAMS) p
 $(OUT)/02_train.ipynb: notebooks/02_train.ipynb $(SHARED_PARAMS) params/$(DATASET)/02_train.yaml $(OUT)/01_prepare_data.ipynb $(LIB) $(ALWAYS)
 $(OUT)/03_evaluate.ipynb: notebooks/03_evaluate.ipynb $(SHARED_PARAMS) params/$(DATASET)/03_evaluate.yaml $(OUT)/02_train.ipynb $(LIB) $(ALWAYS)
 $(OUT)/04_tsne.ipynb: notebooks/04_tsne.ipynb $(SHARED_PARAMS) params/$(DATASET)/04_tsne.yaml $(OUT)/03_evaluate.ipynb $(LIB) $(ALWAYS)
-$(OUT)/05_ablations.ipynb: notebooks/05_ablations.ipynb $(SHARED_PARAMS) params/$(DATASET)/05_ablations.yaml $(OUT)/04_tsne.ipynb $(LIB) $(ALWAYS)
+$(OUT)/05_ablations.ipynb: notebooks/05_ablations.ipynb $(SHARED_PARAMS) params/$(DATASET)/05_ablations.yaml $(wildcard params/$(DATASET)/search_results.yaml) $(OUT)/04_tsne.ipynb $(LIB) $(ALWAYS)
 $(OUT)/06_text_hashing.ipynb: notebooks/06_text_hashing.ipynb params/$(DATASET)/06_text_hashing.yaml $(OUT)/05_ablations.ipynb $(LIB) $(ALWAYS)
 
 $(OUT)/%.ipynb:

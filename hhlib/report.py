@@ -43,7 +43,7 @@ RUN_COLUMNS = (
 )
 ABLATION_COLUMNS = (
     "study", "name", "family", "backbone", "variant", "loss", "bits", "n_seeds", "map", "map_std", "map_tie_aware",
-    "epochs", "n_parameters", "flops", "train_seconds",
+    "epochs", "lr", "n_parameters", "flops", "train_seconds",
 )
 
 SECONDS = {"train_seconds": 1}  # wall times print with one decimal

@@ -323,6 +323,7 @@ class RunResult:
             "best_epoch": self.best_epoch,
             "topk": self.topk,
             "epochs": self.epochs,
+            "lr": self.config.get("lr"),
             "train_seconds": round(self.train_seconds, 1),
             "images_per_second": round(self.images_per_second, 1),
             "n_parameters": self.n_parameters,
