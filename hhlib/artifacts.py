@@ -302,13 +302,15 @@ def update_metrics(
     dataset: str,
     runs: Sequence[Mapping[str, Any]] = (),
     ablations: Sequence[Mapping[str, Any]] = (),
+    replace: Sequence[str] = (),
     **fields: Any,
 ) -> dict[str, Any]:
     """Merge runs and ablation rows into ``metrics.json`` and write it back atomically.
 
     A run replaces an existing run with the same ``RUN_KEY`` (method, bits); an ablation row
     replaces one with the same ``ABLATION_KEY`` (backbone, variant, loss, bits, name), so a
-    re-executed notebook updates its rows.
+    re-executed notebook updates its rows. A list named in ``replace`` is replaced as a whole
+    instead: the notebook that owns it drops the rows of configurations it no longer trains.
 
     Args:
         path: the dataset's ``metrics.json``.
@@ -316,6 +318,7 @@ def update_metrics(
         runs: dicts with at least ``method``, ``bits``, ``map`` (plus e.g. ``map_tie_aware``,
             ``map_best_over_evals``, ``topk``, ``train_seconds``).
         ablations: dicts with at least ``backbone``, ``variant``, ``loss``, ``bits``, ``map``.
+        replace: ``"runs"`` and/or ``"ablations"``: lists to replace rather than merge into.
         **fields: other top-level entries to set (e.g. ``paper_reference={...}``).
 
     Returns:
@@ -327,7 +330,12 @@ def update_metrics(
     report = read_metrics(path, dataset)
     if report["dataset"] not in (None, dataset):
         raise ValueError(f"{path} holds metrics of {report['dataset']!r}, not {dataset!r}: use outputs/{dataset}/metrics.json")
+    unknown = set(replace) - {"runs", "ablations"}
+    if unknown:
+        raise ValueError(f"replace={list(replace)}: only 'runs' and 'ablations' can be replaced, not {sorted(unknown)}")
     report["dataset"] = dataset
+    for kind in replace:
+        report[kind] = []
     for kind, entries, required in (("runs", runs, ("method", "bits", "map")), ("ablations", ablations, ("backbone", "variant", "loss", "bits", "map"))):
         for entry in entries:
             missing = [k for k in required if k not in entry]

@@ -102,6 +102,20 @@ def test_metrics_merge_replaces_same_key(tmp_path):
     assert [a["map"] for a in report["ablations"]] == [0.65]
 
 
+def test_metrics_replace_drops_rows_a_notebook_no_longer_trains(tmp_path):
+    path = tmp_path / "fashion_mnist" / "metrics.json"
+    old = [{"method": "hybridhash", "bits": bits, "map": 0.7} for bits in (16, 32, 48, 64)]
+    ablation = {"backbone": "cnn", "variant": "hybrid", "loss": "wml", "bits": 16, "map": 0.4}
+    artifacts.update_metrics(path, dataset="fashion_mnist", runs=old, ablations=[ablation])
+    report = artifacts.update_metrics(path, dataset="fashion_mnist", replace=["runs"],
+                                      runs=[{"method": "hybridhash", "bits": bits, "map": 0.8} for bits in (16, 64)])
+    assert [(r["bits"], r["map"]) for r in report["runs"]] == [(16, 0.8), (64, 0.8)]
+    assert report["ablations"] == [ablation]  # a list not named in replace is merged as before
+    assert json.loads(path.read_text()) == report
+    with pytest.raises(ValueError, match="only 'runs' and 'ablations' can be replaced"):
+        artifacts.update_metrics(path, dataset="fashion_mnist", replace=["tsne"])
+
+
 def test_metrics_errors(tmp_path):
     path = tmp_path / "metrics.json"
     with pytest.raises(ValueError, match=r"lacks \['map'\]"):
