@@ -23,7 +23,7 @@ import papermill
 import pytest
 import yaml
 
-from hhlib import params
+from hhlib import params, tuning
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
@@ -129,7 +129,8 @@ def test_smoke_params_are_the_notebook_defaults():
         defaults = {k: v["default"] for k, v in params.notebook_parameters(stage).items()}
         smoke = params.load_params("smoke", stage)
         # progress: bars in interactive use (the default), one log line per epoch under make reproduce (the files)
-        interactive = {k: defaults[k] for k in ("out_dir", "progress") if k in defaults}
+        # search_results: the smoke set trains with its committed search (the end-to-end test checks it is applied)
+        interactive = {k: defaults[k] for k in ("out_dir", "progress", "search_results") if k in defaults}
         assert {**smoke, **interactive} == defaults, stage
         assert smoke["out_dir"] == "../outputs/smoke/reproduce"
 
@@ -167,9 +168,12 @@ def test_make_reproduce_smoke_end_to_end():
     assert run_row["method"] == "hybridhash" and run_row["bits"] == 16 and 0 < run_row["map"] <= 1
     assert run_row["topk"] == 200 and run_row["radius"] == 2
     assert len(metrics["ablations"]) == 7
+    searched = tuning.load_recipes(REPO / "params" / "smoke" / "search_results.yaml")
     for row in metrics["ablations"]:
         assert {"backbone", "variant", "loss", "bits", "map", "study", "name"} <= set(row)
         assert 0 < row["map"] <= 1
+        recipe = searched.get(row["name"], searched["hybridhash (paper)"])  # ablations train with the paper's method's
+        assert row["recipe"] == "searched" and row["lr"] == recipe["lr"] != 0.001  # 0.001: the notebook's own lr
     assert metrics["split"]["sizes"] == {"query": 50, "train": 100, "database": 200}
     figures = {p.stem for p in (results / "figures").glob("*.png")}
     assert {"split_counts", "sample_images", "training_curves", "pr_curves", "precision_at_n",

@@ -38,7 +38,7 @@ def test_search_params_are_checked(smoke_params):
 
 def test_search_bases_start_from_notebook_05s_recipe(smoke_params):
     bases = tuning.search_bases("smoke", smoke_params)
-    assert [name for name, _ in bases] == ["hybridhash (paper)", "loss=dpsh"]
+    assert [name for name, _ in bases] == ["hybridhash (paper)", "loss=dpsh", "backbone=cnn"]
     stage = params.check_params("smoke", smoke_params)["05_ablations"]
     for _, config in bases:
         assert (config.bits, config.preset, config.optimizer) == (16, stage["preset"], stage["optimizer"])
@@ -52,13 +52,13 @@ def test_study_search_writes_every_trial_and_notebook_05_reads_the_choice(smoke_
     finally:
         torch.set_num_threads(threads)
     records = yaml.safe_load(path.read_text())
-    assert list(records) == ["hybridhash (paper)", "loss=dpsh"]
+    assert list(records) == ["hybridhash (paper)", "loss=dpsh", "backbone=cnn"]
     for record in records.values():
-        assert [t["lr"] for t in record["trials"]] == [0.001, 0.003]
-        assert record["chosen"]["lr"] in (0.001, 0.003) and record["validation_per_class"] == 2
+        assert [t["lr"] for t in record["trials"]] == [0.002, 0.003]
+        assert record["chosen"]["lr"] in (0.002, 0.003) and record["validation_per_class"] == 2
     recipes = tuning.load_recipes(path)
     assert recipes == {name: record["chosen"] for name, record in records.items()}
-    plan = params.ablation_plan([16], losses=["dpsh"], recipes=recipes)
+    plan = params.ablation_plan([16], losses=["dpsh"], backbones=["cnn"], recipes=recipes)
     assert {run["labels"]["name"]: run["train"]["lr"] for run in plan} == {n: r["lr"] for n, r in recipes.items()}
     with pytest.raises(FileNotFoundError, match="make search"):
         tuning.load_recipes(path.parent / "missing.yaml")
@@ -78,6 +78,6 @@ def test_search_bases_include_notebook_05s_systems(smoke_params):
                   path.read_text(), flags=re.M)
     path.write_text(text)
     bases = dict(tuning.search_bases("smoke", smoke_params))
-    assert list(bases) == ["hybridhash (paper)", "loss=dpsh", "system=kang2012"]
+    assert list(bases) == ["hybridhash (paper)", "loss=dpsh", "backbone=cnn", "system=kang2012"]
     assert bases["system=kang2012"].loss == "dsh"
     assert bases["system=kang2012"].model_overrides["backbone"] == "multirep"
