@@ -101,6 +101,7 @@ def train_configs(path: str | Path, overrides: dict[str, Any]) -> list:
         for key in PATH_KEYS:  # written for papermill's --cwd notebooks; overrides are relative to here
             if key not in overrides and values.get(key) not in (None, "timm"):
                 values[key] = str(resolve_path(values[key]))
+    values.pop("parallel_runs", None)  # the notebooks' run scheduling: `hhlib train` trains its runs one after another
     code_lengths, seeds = _chosen(values, "bits", "bits_list"), _chosen(values, "seed", "seeds")
     return [TrainConfig.from_dict({**values, **bits, **seed}) for bits in code_lengths for seed in seeds]
 
