@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 
 import torch
 
 from hhlib.train import ConfigError, RunResult, TrainConfig, fit
 
-__all__ = ["fit_many", "fit_runs"]
+__all__ = ["fit_many", "fit_runs", "threads_problem"]
 
 
 def _start_worker(threads: int) -> None:
@@ -88,8 +89,19 @@ def fit_runs(configs: list[TrainConfig], parallel_runs: int = 1) -> list[RunResu
         raise ConfigError(f"parallel_runs={parallel_runs!r} must be an int >= 1 (1: one run after another)")
     if parallel_runs == 1:
         return [fit(config) for config in configs]
-    threads = {config.num_threads for config in configs}
-    if None in threads or len(threads) > 1:
-        raise ConfigError(f"parallel_runs={parallel_runs} needs one num_threads for every run, got {sorted(threads, key=str)}: "
-                          "set num_threads (e.g. 1 with parallel_runs = the CPU cores), or parallel_runs: 1")
-    return fit_many(configs, processes=parallel_runs, threads_per_run=threads.pop())
+    problem = threads_problem(parallel_runs, [config.num_threads for config in configs])
+    if problem:
+        raise ConfigError(problem)
+    return fit_many(configs, processes=parallel_runs, threads_per_run=configs[0].num_threads)
+
+
+def threads_problem(parallel_runs: int, thread_counts: Iterable[int | None]) -> str | None:
+    """Why runs with these ``num_threads`` cannot train ``parallel_runs`` at a time (None: they can).
+
+    Used by :func:`fit_runs` and by ``hhlib.params`` (which checks the parameter files before any work).
+    """
+    threads = set(thread_counts)
+    if parallel_runs > 1 and (None in threads or len(threads) > 1):
+        return (f"parallel_runs={parallel_runs} needs one num_threads for every run, got {sorted(threads, key=str)}: "
+                "set num_threads (e.g. 1 with parallel_runs = the CPU cores), or parallel_runs: 1")
+    return None

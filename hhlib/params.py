@@ -783,6 +783,8 @@ def check_training_runs(
         Problems, each ``"params/<set>/<stage>.yaml: run <bits/run name>: <what failed>"``; one
         line per distinct problem of a stage (empty = every run builds).
     """
+    from hhlib.parallel import threads_problem
+
     problems: list[str] = []
     for stage in TRAINING_STAGES:
         if stage not in effective:
@@ -792,9 +794,9 @@ def check_training_runs(
         except (KeyError, TypeError, ValueError) as error:
             problems.append(f"params/{param_set}/{stage}.yaml: {error}")
             continue
-        if effective[stage].get("parallel_runs", 1) > 1 and effective[stage].get("num_threads") is None:
-            problems.append(f"params/{param_set}/{stage}.yaml: parallel_runs {effective[stage]['parallel_runs']} needs "
-                            "num_threads (each run's own thread count, e.g. 1): set it, or parallel_runs: 1")
+        threads = threads_problem(effective[stage].get("parallel_runs", 1), [run.get("num_threads") for run in runs])
+        if threads:
+            problems.append(f"params/{param_set}/{stage}.yaml: {threads}")
         seen: dict[str, list[str]] = {}
         for run in runs:
             for problem in _run_problems(run, notebooks_dir):

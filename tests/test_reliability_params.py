@@ -100,3 +100,11 @@ def test_check_decode_flag_reaches_the_data_check(monkeypatch, capsys):
     assert params.main(["check", "--decode", "smoke"]) == 0
     assert seen == {"name": "smoke", "decode": True}
     assert "every training run builds" in capsys.readouterr().out
+
+
+def test_parallel_runs_without_one_thread_count_fails_the_check():
+    values = {"dataset": "fashion_mnist", "bits_list": [16, 64], "preset": "tiny32", "img_size": 32, "parallel_runs": 2}
+    problems = params.check_training_runs("s", {"02_train": {**values, "num_threads": None}})
+    assert problems == ["params/s/02_train.yaml: parallel_runs=2 needs one num_threads for every run, got [None]: "
+                        "set num_threads (e.g. 1 with parallel_runs = the CPU cores), or parallel_runs: 1"]
+    assert params.check_training_runs("s", {"02_train": {**values, "num_threads": 1}}) == []
