@@ -171,8 +171,12 @@ class TrainConfig:
 
     @property
     def config_hash(self) -> str:
-        """8 hex digits identifying what this config computes (RESUME_FREE_FIELDS and LOCATION_FIELDS excluded)."""
+        """8 hex digits identifying what this config computes (RESUME_FREE_FIELDS and LOCATION_FIELDS excluded; the loss's
+        hyperparameters resolved with its defaults)."""
         values = {k: v for k, v in self.to_dict().items() if k not in RESUME_FREE_FIELDS + LOCATION_FIELDS}
+        from hhlib.losses import resolved_loss_params
+
+        values["loss_params"] = resolved_loss_params(self.loss, self.loss_params)  # a changed default is a new run
         text = json.dumps(artifacts.json_ready(values), sort_keys=True)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
 

@@ -200,7 +200,7 @@ def test_wml_continuation_takes_logits():
 
 def test_dpsh_hand_value_with_memory():
     eta = 10.0
-    loss = build("dpsh", bits=2, n_classes=2, n_train=4).to(DEVICE)
+    loss = build("dpsh", bits=2, n_classes=2, n_train=4, output_gain=1.0).to(DEVICE)
     value = loss(tensor(U3), tensor(Y3), tensor([0, 2, 3], torch.long))
     memory = [(U3[0], Y3[0]), ([0.0, 0.0], [0.0, 0.0]), (U3[1], Y3[1]), (U3[2], Y3[2])]
     likelihood = 0.0
@@ -216,7 +216,7 @@ def test_dpsh_hand_value_with_memory():
 def test_dpsh_gradient_closed_form_in_batch():
     # DPSH: dL/du_i = 1/2 sum_j (a_ij - s_ij) u_j + 1/2 sum_j (a_ji - s_ji) u_j + 2 eta (u_i - b_i), / B^2
     eta = 10.0
-    loss = build("dpsh", bits=2, n_classes=2, n_train=3, use_memory=False).to(DEVICE).double()
+    loss = build("dpsh", bits=2, n_classes=2, n_train=3, use_memory=False, output_gain=1.0).to(DEVICE).double()
     outputs = tensor(U3, torch.float64).requires_grad_(True)
     loss(outputs, tensor(Y3, torch.float64), tensor([0, 1, 2], torch.long)).backward()
     u = np.array(U3)
@@ -234,7 +234,7 @@ def test_dpsh_gradient_closed_form_in_batch():
 def test_dpsh_gradient_closed_form_with_memory():
     # with the memory, only the batch row carries gradient: 1/2 sum_j (a_ij - s_ij) U_j + 2 eta (u_i - b_i)
     eta = 10.0
-    loss = build("dpsh", bits=2, n_classes=2, n_train=3).to(DEVICE).double()
+    loss = build("dpsh", bits=2, n_classes=2, n_train=3, output_gain=1.0).to(DEVICE).double()
     outputs = tensor(U3, torch.float64).requires_grad_(True)
     loss(outputs, tensor(Y3, torch.float64), tensor([0, 1, 2], torch.long)).backward()
     u = np.array(U3)
@@ -242,6 +242,17 @@ def test_dpsh_gradient_closed_form_with_memory():
     a = 1 / (1 + np.exp(-0.5 * u @ u.T))
     expected = 0.5 * (a - s) @ u + 2 * eta * (u - np.sign(u))
     np.testing.assert_allclose(outputs.grad.cpu().numpy(), expected / 9, rtol=1e-9)
+
+
+def test_dpsh_output_gain_is_the_authors_loss_on_scaled_outputs():
+    # u = gain * z: the default gain (50) on z equals the authors' form (gain 1) on 50 z, memory included
+    z = tensor(U3) / 50
+    indices = tensor([0, 2, 3], torch.long)
+    gained = build("dpsh", bits=2, n_classes=2, n_train=4).to(DEVICE)
+    plain = build("dpsh", bits=2, n_classes=2, n_train=4, output_gain=1.0).to(DEVICE)
+    assert gained.output_gain == 50.0
+    assert gained(z, tensor(Y3), indices).item() == pytest.approx(plain(z * 50, tensor(Y3), indices).item(), rel=1e-6)
+    torch.testing.assert_close(gained.memory_codes, plain.memory_codes)
 
 
 # ---------------------------------------------------------------- hashnet
@@ -407,9 +418,12 @@ def test_dh_and_sdh_hand_values():
     dh = build("dh", bits=2, n_classes=2, n_train=n_train).to(DEVICE)
     assert dh(tensor(U3), tensor(Y3), tensor([0, 1, 2], torch.long)).item() == pytest.approx(dh_expected, rel=1e-6)
 
+    # SDH: the same terms with its own lambda1 (10 by default) plus the discriminative term
+    sdh_lambda1 = 10.0
     within = [((h[i] - h[j]) ** 2).sum() for i, j in [(0, 1), (1, 2)]]
     between = [((h[0] - h[2]) ** 2).sum()]
-    sdh_expected = dh_expected - 0.5 * lambda1 * alpha * (np.mean(between) - np.mean(within))
+    sdh_expected = (quantization - sdh_lambda1 * variance + lambda2 * independence
+                    - 0.5 * sdh_lambda1 * alpha * (np.mean(between) - np.mean(within)))
     sdh = build("sdh", bits=2, n_classes=2, n_train=n_train).to(DEVICE)
     assert sdh(tensor(U3), tensor(Y3), tensor([0, 1, 2], torch.long)).item() == pytest.approx(sdh_expected, rel=1e-6)
 
@@ -534,12 +548,17 @@ def toy_problem():
     return features.to(DEVICE), labels.to(DEVICE), classes.to(DEVICE)
 
 
+# The toy model's linear outputs start at unit scale (features of size 3), as on the authors' pretrained network:
+# DPSH's gain for from-scratch networks (50) would start it with |u| ~ 50, so it runs with the authors' form here.
+TOY_PARAMS = {"dpsh": {"output_gain": 1.0}}
+
+
 @pytest.mark.parametrize("name", sorted(LOSSES))
 def test_training_reduces_loss_and_separates_codes(name):
     torch.manual_seed(0)
     features, labels, classes = toy_problem()
     bits, n_train = 16, 12
-    loss = prepared(build(name, bits=bits, n_classes=3, n_train=n_train), n_train, 3)
+    loss = prepared(build(name, bits=bits, n_classes=3, n_train=n_train, **TOY_PARAMS.get(name, {})), n_train, 3)
     model = torch.nn.Linear(8, bits).to(DEVICE)
     optimizer = torch.optim.Adam(list(model.parameters()) + list(loss.parameters()), lr=0.02)
     indices = torch.arange(n_train, device=DEVICE)

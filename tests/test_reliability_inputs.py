@@ -47,6 +47,7 @@ def test_every_loss_refuses_an_empty_batch(name):
 @pytest.mark.parametrize("name, params, says", [
     ("dpsh", {"inner_product_scale": 0.0}, "inner_product_scale=0.0 must be > 0"),
     ("dpsh", {"inner_product_scale": -0.5}, "inner_product_scale=-0.5 must be > 0"),
+    ("dpsh", {"output_gain": 0.0}, "output_gain=0.0 must be > 0"),
     ("hashnet", {"sigmoid_scale": 0.0}, "sigmoid_scale=0.0 must be > 0 or None"),
     ("hashnet", {"continuation_gamma": -0.1}, "continuation_gamma=-0.1 and continuation_power=0.5 must be >= 0"),
     ("hashnet", {"continuation_power": -1.0}, "continuation_power=-1.0 must be >= 0"),

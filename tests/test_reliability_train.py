@@ -12,6 +12,7 @@ import torch
 
 from hhlib import artifacts
 from hhlib.health import code_health
+from hhlib.losses import WeightedMaximumLikelihoodLoss
 from hhlib.model import build
 from hhlib.pretrained import PretrainedError, backbone_problem, plan_nest_weights
 from hhlib.train import ConfigError, TrainConfig, fit
@@ -81,6 +82,16 @@ def test_run_folder_hash_ignores_fields_that_do_not_change_results(tmp_path, fas
     assert tiny(tmp_path, fashion_dir, lr=2e-3).config_hash != base.config_hash
     assert tiny(tmp_path, fashion_dir, loss_params={"alpha": 0.2}).config_hash != base.config_hash
     assert re.fullmatch(r"wml_16-[0-9a-f]{8}", base.run_dir.name)
+
+
+def test_run_folder_hash_follows_the_loss_defaults(tmp_path, fashion_dir, monkeypatch):
+    # a loss default changed in the code is a new run, not a read-back of the run made with the old value
+    base_hash = tiny(tmp_path, fashion_dir).config_hash  # the property reads the defaults when called
+    assert tiny(tmp_path, fashion_dir, loss_params={"alpha": 0.5}).config_hash == base_hash  # the default, spelled out
+    init = WeightedMaximumLikelihoodLoss.__init__
+    assert init.__defaults__[0] == 0.5  # alpha comes first among the defaulted parameters
+    monkeypatch.setattr(init, "__defaults__", (0.25, *init.__defaults__[1:]))
+    assert tiny(tmp_path, fashion_dir).config_hash != base_hash
 
 
 def test_code_health_by_hand():

@@ -62,6 +62,22 @@ def loss_params(name: str) -> list[str]:
     return [p for p in signature.parameters if p not in ("self", "bits", "n_classes", "n_train")]
 
 
+def resolved_loss_params(name: str, params: dict) -> dict:
+    """Every hyperparameter the loss will run with: its defaults, overridden by ``params``.
+
+    A run's identity (``TrainConfig.config_hash``) uses this, so a changed default trains a new run
+    instead of reading back a run made with the old value.
+
+    Raises:
+        KeyError: unknown name (the message lists the valid names).
+    """
+    names = loss_params(name)  # KeyError for an unknown name
+    signature = inspect.signature(LOSSES[name].__init__)
+    defaults = {key: signature.parameters[key].default for key in names
+                if signature.parameters[key].default is not inspect.Parameter.empty}
+    return {**defaults, **params}
+
+
 def build(name: str, bits: int, n_classes: int, n_train: int, **params) -> HashLoss:
     """Build a hashing loss by name with its paper's defaults, overridden by ``params``.
 
@@ -94,6 +110,7 @@ __all__ = [
     "LOSSES",
     "build",
     "loss_params",
+    "resolved_loss_params",
     "HashLoss",
     "WeightedMaximumLikelihoodLoss",
     "DPSHLoss",

@@ -13,6 +13,17 @@ u is the network's linear output (``takes_logits = True``), as in the authors' c
 the quantization term, not a tanh, keeps it near +-1. On tanh outputs the 9:1 dissimilar pairs of a
 10-class batch first push every output to one shared sign pattern (a shared output bias satisfies
 most pairs), and a short Fashion-MNIST run ended with every bit constant (tests/test_no_collapse.py).
+
+Output gain (hhlib's, not DPSH's): u = gain * z, z the network's linear output. The authors fine-tune
+an ImageNet CNN-F whose new fully connected layer starts with outputs of unit scale, varied from image
+to image. hhlib's networks train from scratch and start with |z| of about 0.02, mostly one shared
+component (small32 at initialisation: mean over images 0.018, spread across images 0.007). There the
+likelihood's gradient (proportional to u) and the quantization term's (which pulls every u to the
+sign it has) are of the same size, and the quantization term wins: it fixes the shared sign pattern,
+every bit constant (notebook 05's search: val mAP 0.10 at every lr). The gain puts u at the scale
+DPSH was designed for. It is a fixed factor, so it changes no sign and no ranking: the codes are
+sign(z) = sign(u). Measured on notebook 05's validation protocol (16 bits, 16 epochs, lr 0.002,
+seed 0): gain 1: 0.10 (collapsed); 20: 0.545; 50: 0.562; eta = 0 with gain 1: 0.44. 50 is the default.
 The stable form log(1 + e^x) = log(1 + e^-|x|) + max(x, 0) is shared with HashNet and HybridHash.
 """
 
@@ -50,9 +61,10 @@ class DPSHLoss(HashLoss):
         inner_product_scale: the 1/2 of theta_ij = 1/2 u_i^T u_j (DPSH Eq. 2).
         use_memory: True (authors' code) pairs the batch with the memory of all training outputs;
             False pairs the batch with itself (all B x B ordered pairs, self-pairs included).
+        output_gain: u = output_gain * z (hhlib's choice 50, measured: module doc); 1 is the authors' form.
 
     Raises:
-        ValueError: a weight is negative.
+        ValueError: a weight is negative, or the gain or the scale is not positive.
     """
 
     family = "symmetric"
@@ -66,13 +78,17 @@ class DPSHLoss(HashLoss):
         quantization_weight: float = 10.0,  # eta, DPSH-pytorch DPSH_CIFAR_10_demo.py (lambda = 10)
         inner_product_scale: float = 0.5,  # theta = 1/2 u^T u, DPSH Eq. 2
         use_memory: bool = True,  # authors' code: batch x whole training set
+        output_gain: float = 50.0,  # hhlib's choice (measured, module doc): from-scratch outputs to the unit scale of a pretrained fc layer
     ) -> None:
         super().__init__(bits, n_classes, n_train)
         if quantization_weight < 0:
             raise ValueError(f"quantization_weight={quantization_weight} must be >= 0 (eta of DPSH Eq. 4)")
         if not inner_product_scale > 0:
             raise ValueError(f"inner_product_scale={inner_product_scale} must be > 0 (the 1/2 of theta = 1/2 u^T u, DPSH Eq. 2)")
+        if not output_gain > 0:
+            raise ValueError(f"output_gain={output_gain} must be > 0 (u = gain * z; 1 is the authors' form)")
         self.quantization_weight = quantization_weight
+        self.output_gain = output_gain
         self.inner_product_scale = inner_product_scale
         self.use_memory = use_memory
         if use_memory:
@@ -95,7 +111,7 @@ class DPSHLoss(HashLoss):
         """DPSH loss of a batch.
 
         Args:
-            outputs: (B, bits) float linear outputs u (pre-tanh; ``takes_logits``).
+            outputs: (B, bits) float linear outputs z (pre-tanh; ``takes_logits``); u = output_gain * z.
             labels: (B, C) float multi-hot labels.
             indices: (B,) long train-split positions.
 
@@ -103,6 +119,7 @@ class DPSHLoss(HashLoss):
             Scalar: (pairwise NLL sum + eta * sum ||b - u||^2) / (B * number of paired columns).
         """
         outputs, labels, indices = self.check_inputs(outputs, labels, indices)
+        outputs = self.output_gain * outputs
         if self.use_memory:
             self.write_memory(outputs, labels, indices)
             others = self.memory_codes.to(outputs.dtype)
