@@ -6,7 +6,9 @@ Measured, with every pair interleaved repeat by repeat so that load from other p
    (small32 dims, 8 interaction heads, reference token layout), 2,000 Fashion-MNIST training
    images, batch 64, AdamW. hhlib runs ``fit()`` itself, one epoch per call (data, augmentation,
    model, loss, optimiser, checkpoint, as the study runs them); the official network and loss run
-   in a plain loop over the same images, already transformed, in memory.
+   in a plain loop over the same images, already transformed, in memory. Both at one thread and at
+   ``--cores`` threads: the ratios at equal thread counts, and as each is run (hhlib's recipe: one
+   thread per run; the official script: torch's default, every core).
 2. ``paper15_224``: the official training script's network (paper15, reference layout) at 224 px,
    one optimiser step per repeat (forward, WML loss, backward, AdamW) on a small batch.
 3. ``study``: per-epoch throughput of the recipe's own runs (small32 as the preset builds it, on
@@ -137,13 +139,33 @@ def output_difference(ours: torch.nn.Module, theirs: torch.nn.Module, images: to
         return float((ours(images) - theirs(images)).abs().max())
 
 
-def recipe_network(folder: Path | None, repeats: int, train_per_class: int, out_dir: str) -> dict:
-    """Section 1: fit() on the official-shaped recipe network vs the official plain loop."""
+class WithThreads:
+    """Run ``column`` with torch's intra-op thread count set to ``threads``, restoring it afterwards."""
+
+    def __init__(self, column: Callable[[], float], threads: int) -> None:
+        self.column, self.threads = column, threads
+
+    def __call__(self) -> float:
+        previous = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        try:
+            return self.column()
+        finally:
+            torch.set_num_threads(previous)
+
+
+def recipe_network(folder: Path | None, repeats: int, train_per_class: int, out_dir: str, cores: int) -> dict:
+    """Section 1: fit() on the official-shaped recipe network vs the official plain loop, at 1 thread and at ``cores``.
+
+    Ratios: at equal thread counts (the same arithmetic on the same threads), and as each is run on the
+    study machine: hhlib at the recipe's one thread per run (params num_threads: 1, two runs at once),
+    the official script at torch's default, every core for one run.
+    """
     shape = {"train_per_class": train_per_class, "model_overrides": OFFICIAL_SHAPE, "database_limit": 100}
-    hhlib_epochs = FitEpochs(out_dir, "recipe_network", repeats + 2, **shape)
+    hhlib_epochs = FitEpochs(out_dir, "recipe_network", 2 * repeats + 3, **shape)
     splits = _load_splits(hhlib_epochs.config)
     result = {"images": len(splits.train), "batch_size": RECIPE["batch_size"], "optimizer": "adamw",
-              "network": {"preset": "small32", **OFFICIAL_SHAPE}}
+              "network": {"preset": "small32", **OFFICIAL_SHAPE}, "cores": cores}
     official_epochs, difference = None, None
     if folder is not None:
         loader = torch.utils.data.DataLoader(splits.train_eval, batch_size=len(splits.train))
@@ -152,9 +174,17 @@ def recipe_network(folder: Path | None, repeats: int, train_per_class: int, out_
         difference = output_difference(build("small32", bits=64, **OFFICIAL_SHAPE), network, images[:8])
         official_epochs = OfficialEpochs(folder, network, images, labels, RECIPE["batch_size"],
                                          RECIPE["lr"], RECIPE["weight_decay"])
-    timings = interleave({"hhlib_fit": hhlib_epochs, "official_loop": official_epochs}, repeats)
-    result.update(images_per_second=timings, max_abs_output_difference=difference,
-                  speedup=ratio(timings["hhlib_fit"], timings["official_loop"]))
+    columns = {"hhlib_fit_1_thread": WithThreads(hhlib_epochs, 1),
+               "official_loop_1_thread": official_epochs and WithThreads(official_epochs, 1),
+               f"hhlib_fit_{cores}_threads": WithThreads(hhlib_epochs, cores),
+               f"official_loop_{cores}_threads": official_epochs and WithThreads(official_epochs, cores)}
+    timings = interleave(columns, repeats)
+    result.update(images_per_second=timings, max_abs_output_difference=difference, speedup={
+        "same_threads_1": ratio(timings["hhlib_fit_1_thread"], timings["official_loop_1_thread"]),
+        f"same_threads_{cores}": ratio(timings[f"hhlib_fit_{cores}_threads"], timings[f"official_loop_{cores}_threads"]),
+        "as_run": ratio(timings["hhlib_fit_1_thread"], timings[f"official_loop_{cores}_threads"]),
+    }, as_run_note=(f"hhlib at the recipe's 1 thread per run (params/fashion_mnist: num_threads 1, parallel_runs 2) "
+                    f"against the official script at torch's default thread count ({cores} on this machine)"))
     return result
 
 
@@ -261,7 +291,7 @@ def main() -> None:
               "official_dir": str(folder) if folder else None, "official_skipped": skipped or None}
     with tempfile.TemporaryDirectory() as out_dir:
         if "recipe_network" in args.sections:
-            report["recipe_network"] = recipe_network(folder, repeats, 20 if args.quick else 200, out_dir)
+            report["recipe_network"] = recipe_network(folder, repeats, 20 if args.quick else 200, out_dir, args.cores)
             print(json.dumps(report["recipe_network"]["speedup"]), "recipe network, hhlib fit / official loop")
         if "paper15_224" in args.sections:
             report["paper15_224"] = paper15_step(folder, repeats, 1 if args.quick else 2)
