@@ -37,7 +37,7 @@ export HHLIB_LOG_LEVEL ?= INFO
 # JupyterLab refuses to start as root unless told to
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: help setup data test bench reproduce reproduce-locked search lab clean-smoke
+.PHONY: help setup data test bench reproduce reproduce-locked search compare-rerun lab clean-smoke
 
 clean-smoke:  ## smoke outputs pile up: a changed config trains in a new run folder (named by the config hash)
 	rm -rf outputs/smoke
@@ -48,6 +48,7 @@ help:
 	@echo "make bench                     speed benchmarks -> outputs/bench/*.json"
 	@echo "make reproduce [DATASET=name]  run notebooks 01-06 with params/<name>/ into outputs/<name>/ (default: fashion_mnist)"
 	@echo "make search [DATASET=name]     the equal-budget recipe search of notebook 05 -> params/<name>/search_results.yaml"
+	@echo "make compare-rerun [DATASET=name]  after make reproduce: outputs/<name>/metrics.json against the committed one, digit for digit"
 	@echo "make lab                       JupyterLab at the repository root with the project's kernel (hhlib)"
 
 $(STAMP): requirements.txt requirements-lock.txt pyproject.toml
@@ -125,6 +126,10 @@ $(OUT)/%.ipynb:
 search: setup  ## one equal-budget search per compared method/backbone on the validation split (hhlib.tuning)
 	@$(BIN)/python -m hhlib.params check $(DATASET)
 	$(BIN)/python -m hhlib.tuning $(DATASET)
+
+compare-rerun: setup  ## the rendered metrics.json against the committed one (git HEAD): every value but wall-clock times and run folders
+	@git show HEAD:$(OUT)/metrics.json > $(OUT)/.committed-metrics.json
+	$(BIN)/python -m hhlib.rerun $(OUT)/.committed-metrics.json $(OUT)/metrics.json
 
 lab: setup
 	$(BIN)/jupyter lab --ServerApp.root_dir=. $(ALLOW_ROOT)
