@@ -11,6 +11,7 @@ value, the split and the environment, must be equal; floats are compared exactly
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -52,7 +53,13 @@ def _differences(old: Any, new: Any, path: str) -> list[str]:
         return lines
     if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
         return [line for index, (a, b) in enumerate(zip(old, new)) for line in _differences(a, b, f"{path}[{index}]")]
-    return [] if old == new else [f"{path}: {old!r} -> {new!r}"]
+    return [] if _same(old, new) else [f"{path}: {old!r} -> {new!r}"]
+
+
+def _same(old: Any, new: Any) -> bool:
+    """Equal scalars; two NaNs (an undefined mAP in both runs) count as equal."""
+    both_nan = isinstance(old, float) and isinstance(new, float) and math.isnan(old) and math.isnan(new)
+    return both_nan or old == new
 
 
 def count_values(value: Any) -> int:

@@ -32,6 +32,11 @@ def test_a_changed_digit_is_reported_with_its_path():
     assert rerun.differences(STUDY, seeds) == ["runs[0].map_per_seed[1]: 0.82 -> 0.83"]
 
 
+def test_an_undefined_value_in_both_runs_agrees():
+    assert rerun.differences(rerun_of(STUDY, map=float("nan")), rerun_of(STUDY, map=float("nan"))) == []
+    assert rerun.differences(STUDY, rerun_of(STUDY, map=float("nan"))) == ["runs[0].map: 0.8129580028103804 -> nan"]
+
+
 def test_missing_fields_and_rows_are_reported():
     again = rerun_of(STUDY)
     del again["environment"]
