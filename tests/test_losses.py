@@ -418,8 +418,8 @@ def test_dh_and_sdh_hand_values():
     dh = build("dh", bits=2, n_classes=2, n_train=n_train).to(DEVICE)
     assert dh(tensor(U3), tensor(Y3), tensor([0, 1, 2], torch.long)).item() == pytest.approx(dh_expected, rel=1e-6)
 
-    # SDH: the same terms with its own lambda1 (10 by default) plus the discriminative term
-    sdh_lambda1 = 10.0
+    # SDH: the same terms with its own lambda1 (20 by default) plus the discriminative term
+    sdh_lambda1 = 20.0
     within = [((h[i] - h[j]) ** 2).sum() for i, j in [(0, 1), (1, 2)]]
     between = [((h[0] - h[2]) ** 2).sum()]
     sdh_expected = (quantization - sdh_lambda1 * variance + lambda2 * independence
