@@ -224,23 +224,18 @@ def legacy_optimizer(config: TrainConfig, params: list) -> torch.optim.Optimizer
 
 
 class StudyBefore:
-    """One recipe run at a time on every core, as ``make reproduce`` ran it: DataLoader path, per-tensor AdamW."""
+    """One recipe run through the path fit() had before: DataLoader, per-tensor AdamW (``study`` runs it on every core)."""
 
-    def __init__(self, out_dir: str, train_per_class: int, threads: int) -> None:
-        self.out_dir, self.train_per_class, self.threads, self.calls = out_dir, train_per_class, threads, 0
+    def __init__(self, out_dir: str, train_per_class: int) -> None:
+        self.out_dir, self.train_per_class, self.calls = out_dir, train_per_class, 0
 
     def __call__(self) -> float:
         self.calls += 1
         run = FitEpochs(self.out_dir, f"before_{self.calls}", 2, in_memory=False,
                         train_per_class=self.train_per_class, database_limit=100)
-        previous = torch.get_num_threads()
-        torch.set_num_threads(self.threads)
-        try:
-            with mock.patch("hhlib.train._build_optimizer", legacy_optimizer):
-                run()  # epoch 1: warm-up
-                return run()
-        finally:
-            torch.set_num_threads(previous)
+        with mock.patch("hhlib.train._build_optimizer", legacy_optimizer):
+            run()  # epoch 1: warm-up
+            return run()
 
 
 class StudyNow:
@@ -263,7 +258,7 @@ def study(repeats: int, train_per_class: int, out_dir: str, cores: int) -> dict:
     """Section 3: the recipe's own runs, as make reproduce ran them vs one process per core with today's fit()."""
     timings = interleave({
         "now_one_process_per_core": StudyNow(out_dir, train_per_class, cores),
-        "before_one_run_at_a_time": StudyBefore(out_dir, train_per_class, cores),
+        "before_one_run_at_a_time": WithThreads(StudyBefore(out_dir, train_per_class), cores),  # as make reproduce ran it
     }, repeats)
     return {"images_per_epoch": train_per_class * 10, "cores": cores,
             "images_per_second": timings,

@@ -64,11 +64,14 @@ def _same(old: Any, new: Any) -> bool:
 
 def count_values(value: Any) -> int:
     """Number of scalar values in ``value`` (volatile fields ignored)."""
-    value = stable_values(value)
+    return _count(stable_values(value))
+
+
+def _count(value: Any) -> int:
     if isinstance(value, dict):
-        return sum(count_values(item) for item in value.values())
+        return sum(_count(item) for item in value.values())
     if isinstance(value, list):
-        return sum(count_values(item) for item in value)
+        return sum(_count(item) for item in value)
     return 1
 
 

@@ -44,6 +44,18 @@ LOSSES: dict[str, type[HashLoss]] = {
 }
 
 
+def _hyperparameters(name: str) -> list[inspect.Parameter]:
+    """The loss's constructor parameters beyond (bits, n_classes, n_train), in signature order.
+
+    Raises:
+        KeyError: unknown name (the message lists the valid names).
+    """
+    if name not in LOSSES:
+        raise KeyError(f"unknown loss {name!r}: choose one of {sorted(LOSSES)}")
+    signature = inspect.signature(LOSSES[name].__init__)
+    return [p for p in signature.parameters.values() if p.name not in ("self", "bits", "n_classes", "n_train")]
+
+
 def loss_params(name: str) -> list[str]:
     """Names of the hyperparameters a loss accepts beyond (bits, n_classes, n_train).
 
@@ -56,10 +68,7 @@ def loss_params(name: str) -> list[str]:
     Raises:
         KeyError: unknown name (the message lists the valid names).
     """
-    if name not in LOSSES:
-        raise KeyError(f"unknown loss {name!r}: choose one of {sorted(LOSSES)}")
-    signature = inspect.signature(LOSSES[name].__init__)
-    return [p for p in signature.parameters if p not in ("self", "bits", "n_classes", "n_train")]
+    return [p.name for p in _hyperparameters(name)]
 
 
 def resolved_loss_params(name: str, params: dict) -> dict:
@@ -71,10 +80,7 @@ def resolved_loss_params(name: str, params: dict) -> dict:
     Raises:
         KeyError: unknown name (the message lists the valid names).
     """
-    names = loss_params(name)  # KeyError for an unknown name
-    signature = inspect.signature(LOSSES[name].__init__)
-    defaults = {key: signature.parameters[key].default for key in names
-                if signature.parameters[key].default is not inspect.Parameter.empty}
+    defaults = {p.name: p.default for p in _hyperparameters(name) if p.default is not inspect.Parameter.empty}
     return {**defaults, **params}
 
 
