@@ -37,7 +37,7 @@ export HHLIB_LOG_LEVEL ?= INFO
 # JupyterLab refuses to start as root unless told to
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: help setup data test bench reproduce reproduce-locked search compare-rerun lab clean-smoke
+.PHONY: help setup data test bench reproduce reproduce-locked search compare-rerun converged converged-locked lab clean-smoke
 
 clean-smoke:  ## smoke outputs pile up: a changed config trains in a new run folder (named by the config hash)
 	rm -rf outputs/smoke
@@ -49,6 +49,7 @@ help:
 	@echo "make reproduce [DATASET=name]  run notebooks 01-06 with params/<name>/ into outputs/<name>/ (default: fashion_mnist)"
 	@echo "make search [DATASET=name]     the equal-budget recipe search of notebook 05 -> params/<name>/search_results.yaml"
 	@echo "make compare-rerun [DATASET=name]  after make reproduce: outputs/<name>/metrics.json against the committed one, digit for digit"
+	@echo "make converged [DATASET=name]  notebook 05's network claims trained longer (params/<name>/05_converged.yaml) -> outputs/<name>_converged/"
 	@echo "make lab                       JupyterLab at the repository root with the project's kernel (hhlib)"
 
 $(STAMP): requirements.txt requirements-lock.txt pyproject.toml
@@ -130,6 +131,23 @@ search: setup  ## one equal-budget search per compared method/backbone on the va
 compare-rerun: setup  ## the rendered metrics.json against the committed one (git HEAD): every value but wall-clock times and run folders
 	@git show HEAD:$(OUT)/metrics.json > $(OUT)/.committed-metrics.json
 	$(BIN)/python -m hhlib.rerun $(OUT)/.committed-metrics.json $(OUT)/metrics.json
+
+# notebook 05 once more with params/<set>/05_converged.yaml applied last: the paper's network claims trained longer,
+# into outputs/<set>_converged/ (the file sets out_dir); runs resume from their checkpoints like make reproduce's
+CONVERGED_PARAMS := params/$(DATASET)/05_converged.yaml
+CONVERGED_OUT := $(OUT)_converged
+
+converged: setup
+	@$(BIN)/python -m hhlib.params check-overlay $(DATASET) 05_ablations $(CONVERGED_PARAMS)
+	@mkdir -p $(CONVERGED_OUT)
+	@$(BIN)/python hhlib/lock.py $(CONVERGED_OUT) $(MAKE) --no-print-directory converged-locked DATASET=$(DATASET)
+
+converged-locked:
+	$(BIN)/papermill notebooks/05_ablations.ipynb $(CONVERGED_OUT)/.running-05_ablations.ipynb $(call stage_params,05_ablations) -f $(CONVERGED_PARAMS) --cwd notebooks -k hhlib --no-progress-bar --log-output
+	@$(BIN)/python -m hhlib.logs strip $(CONVERGED_OUT)/.running-05_ablations.ipynb >/dev/null
+	@mv $(CONVERGED_OUT)/.running-05_ablations.ipynb $(CONVERGED_OUT)/05_ablations.ipynb
+	$(BIN)/jupyter nbconvert --to html --log-level WARN $(CONVERGED_OUT)/05_ablations.ipynb
+	@$(BIN)/python -m hhlib.report $$(dirname $(CONVERGED_OUT)/*/metrics.json)
 
 lab: setup
 	$(BIN)/jupyter lab --ServerApp.root_dir=. $(ALLOW_ROOT)

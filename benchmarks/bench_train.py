@@ -8,7 +8,10 @@ Measured, with every pair interleaved repeat by repeat so that load from other p
    model, loss, optimiser, checkpoint, as the study runs them); the official network and loss run
    in a plain loop over the same images, already transformed, in memory. Both at one thread and at
    ``--cores`` threads: the ratios at equal thread counts, and as each is run (hhlib's recipe: one
-   thread per run; the official script: torch's default, every core).
+   thread per run; the official script: torch's default, every core). At one thread, each network
+   also runs alone (forward, a mean-square loss, backward, fused AdamW, nothing else): hhlib's
+   network alone over the official loop is the ceiling of what fit() can reach without changing
+   the network's arithmetic (``ceiling_1``).
 2. ``paper15_224``: the official training script's network (paper15, reference layout) at 224 px,
    one optimiser step per repeat (forward, WML loss, backward, AdamW) on a small batch.
 3. ``study``: per-epoch throughput of the recipe's own runs (small32 as the preset builds it, on
@@ -119,6 +122,30 @@ class OfficialEpochs:
         return len(order) / (time.perf_counter() - start)
 
 
+class NetworkSteps:
+    """A network alone in a plain in-memory loop: forward, a free loss, backward, fused AdamW.
+
+    The loss is the mean square of the outputs (no hashing loss, no augmentation, no bookkeeping),
+    so this is the most any change outside the network's own arithmetic could give ``fit()``.
+    """
+
+    def __init__(self, network: torch.nn.Module, images: torch.Tensor, batch_size: int, lr: float,
+                 weight_decay: float) -> None:
+        self.network, self.images, self.batch_size = network, images, batch_size
+        self.optimizer = torch.optim.AdamW(network.parameters(), lr=lr, weight_decay=weight_decay, fused=True)
+
+    def __call__(self) -> float:
+        self.network.train()
+        order = torch.randperm(len(self.images))
+        start = time.perf_counter()
+        for first in range(0, len(order), self.batch_size):
+            value = self.network(self.images[order[first : first + self.batch_size]]).square().mean()
+            self.optimizer.zero_grad()
+            value.backward()
+            self.optimizer.step()
+        return len(order) / (time.perf_counter() - start)
+
+
 def interleave(columns: dict[str, Callable[[], float] | None], repeats: int) -> dict[str, dict | None]:
     """Run every column once per repeat, in turn, after one untimed warm-up call each."""
     live = {name: run for name, run in columns.items() if run is not None}
@@ -166,16 +193,21 @@ def recipe_network(folder: Path | None, repeats: int, train_per_class: int, out_
     splits = _load_splits(hhlib_epochs.config)
     result = {"images": len(splits.train), "batch_size": RECIPE["batch_size"], "optimizer": "adamw",
               "network": {"preset": "small32", **OFFICIAL_SHAPE}, "cores": cores}
-    official_epochs, difference = None, None
+    official_epochs, official_alone, difference = None, None, None
+    loader = torch.utils.data.DataLoader(splits.train_eval, batch_size=len(splits.train))
+    images, labels, _ = next(iter(loader))
+    step_settings = (images, RECIPE["batch_size"], RECIPE["lr"], RECIPE["weight_decay"])
+    hhlib_alone = NetworkSteps(build("small32", bits=64, **OFFICIAL_SHAPE), *step_settings)
     if folder is not None:
-        loader = torch.utils.data.DataLoader(splits.train_eval, batch_size=len(splits.train))
-        images, labels, _ = next(iter(loader))
         network = official.build_network(folder, build("small32", bits=64, **OFFICIAL_SHAPE).config)
         difference = output_difference(build("small32", bits=64, **OFFICIAL_SHAPE), network, images[:8])
         official_epochs = OfficialEpochs(folder, network, images, labels, RECIPE["batch_size"],
                                          RECIPE["lr"], RECIPE["weight_decay"])
+        official_alone = NetworkSteps(official.build_network(folder, hhlib_alone.network.config), *step_settings)
     columns = {"hhlib_fit_1_thread": WithThreads(hhlib_epochs, 1),
                "official_loop_1_thread": official_epochs and WithThreads(official_epochs, 1),
+               "hhlib_network_alone_1_thread": WithThreads(hhlib_alone, 1),
+               "official_network_alone_1_thread": official_alone and WithThreads(official_alone, 1),
                f"hhlib_fit_{cores}_threads": WithThreads(hhlib_epochs, cores),
                f"official_loop_{cores}_threads": official_epochs and WithThreads(official_epochs, cores)}
     timings = interleave(columns, repeats)
@@ -183,7 +215,13 @@ def recipe_network(folder: Path | None, repeats: int, train_per_class: int, out_
         "same_threads_1": ratio(timings["hhlib_fit_1_thread"], timings["official_loop_1_thread"]),
         f"same_threads_{cores}": ratio(timings[f"hhlib_fit_{cores}_threads"], timings[f"official_loop_{cores}_threads"]),
         "as_run": ratio(timings["hhlib_fit_1_thread"], timings[f"official_loop_{cores}_threads"]),
-    }, as_run_note=(f"hhlib at the recipe's 1 thread per run (params/fashion_mnist: num_threads 1, parallel_runs 2) "
+        "ceiling_1": ratio(timings["hhlib_network_alone_1_thread"], timings["official_loop_1_thread"]),
+        "networks_alone_1": ratio(timings["hhlib_network_alone_1_thread"], timings["official_network_alone_1_thread"]),
+        "fit_share_of_ceiling_1": ratio(timings["hhlib_fit_1_thread"], timings["hhlib_network_alone_1_thread"]),
+    }, ceiling_note=("ceiling_1: hhlib's network alone (forward, mean-square loss, backward, fused AdamW; no hashing "
+                     "loss, augmentation or bookkeeping) over the official loop, both at 1 thread: the most fit() "
+                     "could reach without changing the network's arithmetic; networks_alone_1: the two networks "
+                     "in that same loop"), as_run_note=(f"hhlib at the recipe's 1 thread per run (params/fashion_mnist: num_threads 1, parallel_runs 2) "
                     f"against the official script at torch's default thread count ({cores} on this machine)"))
     return result
 

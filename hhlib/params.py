@@ -40,6 +40,7 @@ __all__ = [
     "NOTEBOOKS_DIR",
     "PARAMS_DIR",
     "STAGES",
+    "check_overlay",
     "ParamsError",
     "ablation_plan",
     "check_dataset_ready",
@@ -978,6 +979,46 @@ def _ablation_run(study: str, value: str, overrides: dict, loss: str, params: di
     }
 
 
+def check_overlay(
+    param_set: str, stage: str, path: str | Path, params_dir: str | Path | None = None,
+    notebooks_dir: str | Path | None = None,
+) -> dict[str, Any]:
+    """Validate a file applied over a stage's own (papermill ``-f``, last) and build the runs it gives.
+
+    ``make converged`` runs notebook 05 with params/<set>/05_converged.yaml applied last: the same
+    study with a few keys changed (epochs, the lists, out_dir). This checks, before any work, that
+    the file's keys are the notebook's parameters with valid values, and that every run of the
+    merged parameters builds (:func:`check_training_runs`).
+
+    Args:
+        param_set: folder under params/; its own files are checked first (:func:`check_params`).
+        stage: the notebook the file is applied to (one of ``STAGES``).
+        path: the overlay file.
+        params_dir: the params folder (None = the repository's params/).
+        notebooks_dir: the notebooks folder (None = the repository's notebooks/).
+
+    Returns:
+        The effective parameters of the run: the set's, overridden by the file.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ParamsError: every problem of the set, of the file, and of the runs it builds.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: start from params/fashion_mnist/05_converged.yaml")
+    effective = check_params(param_set, params_dir, notebooks_dir)[stage]
+    values = _read_yaml(path)
+    problems = validate_params(values, notebook_parameters(stage, notebooks_dir), str(path))
+    if problems:
+        raise ParamsError(problems)
+    merged = {**effective, **values}
+    problems = check_training_runs(param_set, {stage: merged}, notebooks_dir)
+    if problems:
+        raise ParamsError([f"{problem} (with {path} applied)" for problem in problems])
+    return merged
+
+
 def main(argv: Sequence[str]) -> int:
     """Command line: ``python -m hhlib.params check [--decode] <set> [<set> ...]`` (exit 0 = ready).
 
@@ -988,11 +1029,13 @@ def main(argv: Sequence[str]) -> int:
     Returns:
         The exit status: 0 ready, 1 a problem (printed to stderr), 2 usage error.
     """
+    if argv[:1] == ["check-overlay"]:
+        return _main_overlay(argv[1:])
     decode = "--decode" in argv
     argv = [arg for arg in argv if arg != "--decode"]
     if len(argv) < 2 or argv[0] != "check":
-        print("usage: python -m hhlib.params check [--decode] <set> [<set> ...]   (sets: folders of params/)",
-              file=sys.stderr)
+        print("usage: python -m hhlib.params check [--decode] <set> [<set> ...]   (sets: folders of params/)\n"
+              "       python -m hhlib.params check-overlay <set> <stage> <file>", file=sys.stderr)
         return 2
     for param_set in argv[1:]:
         try:
@@ -1001,6 +1044,21 @@ def main(argv: Sequence[str]) -> int:
             print(f"hhlib.params: {param_set}: not ready, nothing was run.\n{error}", file=sys.stderr)
             return 1
         print(f"hhlib.params: {param_set}: parameter files valid, every training run builds, data present")
+    return 0
+
+
+def _main_overlay(argv: Sequence[str]) -> int:
+    """``check-overlay <set> <stage> <file>``: exit 0 when :func:`check_overlay` passes, 1 with the problems."""
+    if len(argv) != 3:
+        print("usage: python -m hhlib.params check-overlay <set> <stage> <file>", file=sys.stderr)
+        return 2
+    param_set, stage, path = argv
+    try:
+        check_overlay(param_set, stage, path)
+    except (ParamsError, FileNotFoundError, KeyError, ValueError) as error:
+        print(f"hhlib.params: {path}: not ready, nothing was run.\n{error}", file=sys.stderr)
+        return 1
+    print(f"hhlib.params: {path} over params/{param_set}/{stage}.yaml: valid, every training run builds")
     return 0
 
 

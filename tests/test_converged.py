@@ -1,0 +1,50 @@
+"""params/<set>/05_converged.yaml and ``make converged``: notebook 05's network claims trained longer.
+
+The file is applied over the set's own 05 parameters; ``python -m hhlib.params check-overlay``
+validates it and builds every run before the Makefile starts any work.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hhlib import params
+
+REPO = Path(__file__).resolve().parents[1]
+CONVERGED = REPO / "params" / "fashion_mnist" / "05_converged.yaml"
+
+
+def test_the_converged_check_trains_the_network_claims_longer_into_its_own_outputs():
+    study = params.check_params("fashion_mnist")["05_ablations"]
+    merged = params.check_overlay("fashion_mnist", "05_ablations", CONVERGED)
+    assert merged["epochs"] == 3 * study["epochs"] and merged["seeds"] == study["seeds"]
+    assert merged["out_dir"] != study["out_dir"], "the study's metrics.json must stay untouched"
+    names = {run["run_name"] for run in params.training_runs("05_ablations", merged)}
+    assert names == {"ablation_baseline_hybridhash_16", "ablation_variant_no_interaction_16",
+                     "ablation_variant_local_only_16", "ablation_backbone_cnn_full_16",
+                     "ablation_backbone_nest_16", "ablation_patch_size_2_16"}
+    searched = {run["run_name"]: run["lr"] for run in params.training_runs("05_ablations", study)}
+    for run in params.training_runs("05_ablations", merged):
+        assert run["lr"] == searched[run["run_name"]], "the same searched learning rates as the study"
+
+
+def test_a_bad_overlay_is_refused_naming_the_file_and_every_problem(tmp_path):
+    bad = tmp_path / "05_converged.yaml"
+    bad.write_text(yaml.safe_dump({"epochs": 0, "backbones": ["resnet_nope"], "unknown_key": 1}))
+    with pytest.raises(params.ParamsError) as info:
+        params.check_overlay("fashion_mnist", "05_ablations", bad)
+    text = str(info.value)
+    assert str(bad) in text and "epochs" in text and "resnet_nope" in text and "unknown_key" in text
+    with pytest.raises(FileNotFoundError, match="05_converged.yaml"):
+        params.check_overlay("fashion_mnist", "05_ablations", tmp_path / "missing.yaml")
+
+
+def test_check_overlay_command_exit_status(tmp_path, capsys):
+    assert params.main(["check-overlay", "fashion_mnist", "05_ablations", str(CONVERGED)]) == 0
+    assert "every training run builds" in capsys.readouterr().out
+    assert params.main(["check-overlay", "fashion_mnist", "05_ablations", str(tmp_path / "none.yaml")]) == 1
+    assert "not ready, nothing was run" in capsys.readouterr().err
+    assert params.main(["check-overlay", "fashion_mnist"]) == 2
