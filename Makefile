@@ -49,7 +49,7 @@ help:
 	@echo "make reproduce [DATASET=name]  run notebooks 01-06 with params/<name>/ into outputs/<name>/ (default: fashion_mnist)"
 	@echo "make search [DATASET=name]     the equal-budget recipe search of notebook 05 -> params/<name>/search_results.yaml"
 	@echo "make compare-rerun [DATASET=name]  after make reproduce: outputs/<name>/metrics.json against the committed one, digit for digit"
-	@echo "make converged [DATASET=name]  notebook 05's network claims trained longer (params/<name>/05_converged.yaml) -> outputs/<name>_converged/"
+	@echo "make converged [DATASET=name]  notebook 05's network claims and methods trained longer (params/<name>/05_converged.yaml) -> outputs/<name>_converged/"
 	@echo "make lab                       JupyterLab at the repository root with the project's kernel (hhlib)"
 
 $(STAMP): requirements.txt requirements-lock.txt pyproject.toml
@@ -132,7 +132,7 @@ compare-rerun: setup  ## the rendered metrics.json against the committed one (gi
 	@git show HEAD:$(OUT)/metrics.json > $(OUT)/.committed-metrics.json
 	$(BIN)/python -m hhlib.rerun $(OUT)/.committed-metrics.json $(OUT)/metrics.json
 
-# notebook 05 once more with params/<set>/05_converged.yaml applied last: the paper's network claims trained longer,
+# notebook 05 once more with params/<set>/05_converged.yaml applied last: the network claims and methods trained longer,
 # into outputs/<set>_converged/ (the file sets out_dir); runs resume from their checkpoints like make reproduce's
 CONVERGED_PARAMS := params/$(DATASET)/05_converged.yaml
 CONVERGED_OUT := $(OUT)_converged
