@@ -300,6 +300,8 @@ KEY_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "num_threads": _optional(_positive_int),
     "device": _device,
     "paper_map": _paper_map,
+    "shorter_study": lambda value: None if resolve_path(value).is_file() else (
+        f"{value!r} does not exist: render the study first (make reproduce DATASET=<set>), or set shorter_study: null"),
     "search_results": lambda value: None if resolve_path(value).is_file() else (
         f"{value!r} does not exist: run `make search DATASET=<set>` to write it, or set search_results: null"),
     "num_sections": _positive_int,

@@ -11,6 +11,7 @@ Sec. 4.3), the reading says so plainly.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "difference",
     "evaluation_readings",
     "format_value",
+    "longer_training_readings",
     "split_readings",
     "training_readings",
     "tsne_readings",
@@ -255,3 +257,78 @@ def _convergence_summary(rows: Sequence[Mapping[str, Any]], bits: int) -> str:
         return line + "."
     listed = ", ".join(f"{name} ({gain:+.3f})" for name, gain in sorted(improving.items(), key=lambda item: -item[1]))
     return line + f"; still improving (largest gain over seeds): {listed}: their figures are lower bounds."
+
+
+def _standing(row: Mapping[str, Any], base: Mapping[str, Any]) -> str:
+    """Where ``row`` stands against the paper's method by ``SPREAD_RULE``: ahead, behind or level."""
+    d = difference(row, base)
+    if d["beyond"] is None:
+        return "unjudged (one seed)"
+    if not d["beyond"]:
+        return "level"
+    return "ahead" if d["delta"] > 0 else "behind"
+
+
+def _method_rank(rows: Sequence[Mapping[str, Any]], bits: int) -> tuple[int, int] | None:
+    """The paper's method's place among the methods (baseline and losses) at ``bits``, and their count."""
+    methods = sorted((r for r in rows if int(r["bits"]) == bits and r.get("study") in ("baseline", "loss")),
+                     key=lambda r: -r["map"])
+    places = [i for i, r in enumerate(methods, 1) if r.get("study") == "baseline"]
+    return (places[0], len(methods)) if places else None
+
+
+def _length_lines(longer: Sequence[Mapping[str, Any]], shorter: Mapping[tuple, Mapping[str, Any]], bits: int) -> list[str]:
+    base_long, base_short = _baseline(longer, bits), shorter.get(("hybridhash (paper)", bits))
+    lines, changed, same = [], [], 0
+    for row in (r for r in longer if int(r["bits"]) == bits and (r["name"], bits) in shorter):
+        before = shorter[(row["name"], bits)]
+        lines.append(f"{row['name']}, {bits} bits: {format_value(before)} after {before['epochs']} epochs, "
+                     f"{format_value(row)} after {row['epochs']} ({row['map'] - before['map']:+.3f}).")
+        if row.get("study") == "baseline" or base_long is None or base_short is None:
+            continue
+        was, now = _standing(before, base_short), _standing(row, base_long)
+        if was == now:
+            same += 1
+        else:
+            changed.append(f"{row['name']} {was} -> {now}")
+    if base_long is not None and base_short is not None:
+        verdict = (f"verdicts against the paper's method, {bits} bits (ahead / level / behind by the spread rule): "
+                   f"{same} of {same + len(changed)} unchanged by the longer training")
+        lines.append(verdict + (f"; changed: {', '.join(changed)}." if changed else "."))
+    ranks = _method_rank(list(shorter.values()), bits), _method_rank(longer, bits)
+    if None not in ranks:
+        lines.append(f"the paper's loss ranks {ranks[0][0]} of {ranks[0][1]} methods after the shorter training "
+                     f"and {ranks[1][0]} of {ranks[1][1]} after the longer.")
+    return lines
+
+
+def longer_training_readings(longer: Mapping[str, Any], shorter_study: str | Path | None) -> list[str]:
+    """Notebook 05 trained longer (``make converged``) against the same study's shorter runs.
+
+    For every configuration in both: its mAP after each length; then, per code length, which
+    verdicts against the paper's method (ahead, level or behind by ``SPREAD_RULE``) the longer
+    training changes, and the paper's loss's place in the method ranking at both lengths.
+
+    Args:
+        longer: the longer study's metrics (``ablations`` rows).
+        shorter_study: the shorter study's ``metrics.json`` (None: no comparison, no sentence).
+
+    Returns:
+        The sentences ([] without ``shorter_study``).
+
+    Raises:
+        FileNotFoundError: ``shorter_study`` does not exist.
+    """
+    if shorter_study is None:
+        return []
+    from hhlib import artifacts
+
+    path = Path(shorter_study)
+    if not path.is_file():
+        raise FileNotFoundError(f"shorter_study {path} does not exist: render the study first (make reproduce)")
+    shorter = {(r["name"], int(r["bits"])): r for r in artifacts.read_metrics(path)["ablations"]}
+    rows = list(longer.get("ablations", []))
+    lines = []
+    for bits in sorted({int(r["bits"]) for r in rows}):
+        lines += _length_lines(rows, shorter, bits)
+    return lines or [f"No configuration of this study is in {path}: nothing to compare."]

@@ -22,6 +22,7 @@ def test_the_converged_check_trains_the_network_claims_longer_into_its_own_outpu
     merged = params.check_overlay("fashion_mnist", "05_ablations", CONVERGED)
     assert merged["epochs"] == 3 * study["epochs"] and merged["seeds"] == study["seeds"]
     assert merged["out_dir"] != study["out_dir"], "the study's metrics.json must stay untouched"
+    assert params.resolve_path(merged["shorter_study"]) == REPO / "outputs" / "fashion_mnist" / "metrics.json"
     names = {run["run_name"] for run in params.training_runs("05_ablations", merged)}
     methods = {run["run_name"] for run in params.training_runs("05_ablations", study) if run["loss"] != "wml"}
     assert len(methods) == len(study["losses"]) - 1 and methods < names, "every compared method"
@@ -35,11 +36,13 @@ def test_the_converged_check_trains_the_network_claims_longer_into_its_own_outpu
 
 def test_a_bad_overlay_is_refused_naming_the_file_and_every_problem(tmp_path):
     bad = tmp_path / "05_converged.yaml"
-    bad.write_text(yaml.safe_dump({"epochs": 0, "backbones": ["resnet_nope"], "unknown_key": 1}))
+    bad.write_text(yaml.safe_dump({"epochs": 0, "backbones": ["resnet_nope"], "unknown_key": 1,
+                                   "shorter_study": "../outputs/no_such_study/metrics.json"}))
     with pytest.raises(params.ParamsError) as info:
         params.check_overlay("fashion_mnist", "05_ablations", bad)
     text = str(info.value)
     assert str(bad) in text and "epochs" in text and "resnet_nope" in text and "unknown_key" in text
+    assert "no_such_study" in text and "render the study first" in text
     with pytest.raises(FileNotFoundError, match="05_converged.yaml"):
         params.check_overlay("fashion_mnist", "05_ablations", tmp_path / "missing.yaml")
 

@@ -100,3 +100,35 @@ def test_split_and_tsne_readings():
 
 def test_collapsed_runs_are_marked_wherever_they_appear():
     assert readings.format_value({"map": 0.1, "map_std": 0.0, "collapsed": True}) == "0.100 ± 0.000 (collapsed codes: not a result)"
+
+
+def _ablations(epochs, base, cnn, no_interaction, dpsh):
+    rows = [("baseline", "hybridhash (paper)", "wml", base), ("backbone", "backbone=cnn_full", "wml", cnn),
+            ("variant", "variant=no_interaction", "wml", no_interaction), ("loss", "loss=dpsh", "dpsh", dpsh)]
+    return {"ablations": [{"study": study, "name": name, "loss": loss, "bits": 16, "epochs": epochs, **agg(*value)}
+                          for study, name, loss, value in rows]}
+
+
+def test_longer_training_readings_say_which_verdicts_the_longer_runs_change(tmp_path):
+    from hhlib import artifacts
+
+    shorter = tmp_path / "metrics.json"
+    artifacts.write_json(shorter, _ablations(16, (0.66, 0.03), (0.75, 0.03), (0.62, 0.02), (0.68, 0.01)))
+    longer = _ablations(48, (0.78, 0.01), (0.82, 0.01), (0.70, 0.01), (0.74, 0.01))
+    lines = readings.longer_training_readings(longer, shorter)
+    assert lines[0] == "hybridhash (paper), 16 bits: 0.660 ± 0.030 after 16 epochs, 0.780 ± 0.010 after 48 (+0.120)."
+    assert lines[2] == "variant=no_interaction, 16 bits: 0.620 ± 0.020 after 16 epochs, 0.700 ± 0.010 after 48 (+0.080)."
+    # cnn_full stays ahead (0.09 > 0.06, then 0.04 > 0.02); no_interaction: level (0.04 < 0.05) -> behind (0.08 > 0.02);
+    # dpsh: level (0.02 < 0.04) -> behind (0.04 > 0.02)
+    assert lines[4] == ("verdicts against the paper's method, 16 bits (ahead / level / behind by the spread rule): 1 of 3 "
+                        "unchanged by the longer training; changed: variant=no_interaction level -> behind, "
+                        "loss=dpsh level -> behind.")
+    assert lines[5] == "the paper's loss ranks 2 of 2 methods after the shorter training and 1 of 2 after the longer."
+    assert readings.longer_training_readings(longer, None) == []
+
+
+def test_longer_training_readings_stop_on_a_missing_shorter_study(tmp_path):
+    import pytest
+
+    with pytest.raises(FileNotFoundError, match="render the study first"):
+        readings.longer_training_readings({"ablations": []}, tmp_path / "none.json")
