@@ -227,6 +227,10 @@ def results_markdown(metrics: Mapping[str, Any], figures: Sequence[str] = ()) ->
              "training seeds (`map_std`: their standard deviation); "
              "`map_tie_aware` is its expectation over tied orderings; `map_best_over_evals` is the best of the "
              "periodic evaluations on the query set (what the reference code reports; optimistic).", ""]
+    ablations = ablations_table(metrics)
+    if not metrics.get("runs") and len(ablations):  # notebook 05 alone (make converged): only its parts
+        return "\n".join(lines + _ablations_markdown(ablations) + _readings_markdown(metrics, ablations_only=True)
+                          + _figures_markdown(figures))
     split = metrics.get("split") or {}
     if split.get("sizes"):
         lines += ["Split: " + ", ".join(f"{k} {v:,}" for k, v in split["sizes"].items()) + ".", ""]
@@ -240,22 +244,27 @@ def results_markdown(metrics: Mapping[str, Any], figures: Sequence[str] = ()) ->
     else:
         lines += ["`paper_map`: no published figure with a source is recorded for this dataset/configuration "
                   "(params/<set>/03_evaluate.yaml `paper_map`).", ""]
-    ablations = ablations_table(metrics)
     if len(ablations):
-        lines += ["## Ablations, method and backbone comparison", "", markdown_table(ablations, column_digits=SECONDS), ""]
-    lines += _readings_markdown(metrics)
-    if figures:
-        lines += ["## Figures", ""] + [f"![{Path(f).stem}]({f})" for f in figures] + [""]
-    return "\n".join(lines)
+        lines += _ablations_markdown(ablations)
+    return "\n".join(lines + _readings_markdown(metrics) + _figures_markdown(figures))
 
 
-def _readings_markdown(metrics: Mapping[str, Any]) -> list[str]:
-    """The readings of notebooks 01-05 (hhlib.readings), one bullet per sentence."""
+def _ablations_markdown(ablations: pd.DataFrame) -> list[str]:
+    return ["## Ablations, method and backbone comparison", "", markdown_table(ablations, column_digits=SECONDS), ""]
+
+
+def _figures_markdown(figures: Sequence[str]) -> list[str]:
+    return ["## Figures", ""] + [f"![{Path(f).stem}]({f})" for f in figures] + [""] if figures else []
+
+
+def _readings_markdown(metrics: Mapping[str, Any], ablations_only: bool = False) -> list[str]:
+    """The readings of notebooks 01-05 (hhlib.readings), one bullet per sentence; ``ablations_only``: 05's alone."""
     from hhlib import readings
 
     sections = (("Data", readings.split_readings), ("Training", readings.training_readings),
                 ("Evaluation", readings.evaluation_readings), ("t-SNE", readings.tsne_readings),
                 ("Ablations and comparisons", readings.ablation_readings))
+    sections = sections[-1:] if ablations_only else sections
     lines = ["## Readings", "", "Generated from metrics.json by `hhlib.readings`.", ""]
     for title, generate in sections:
         lines += [f"**{title}**", ""] + [f"- {sentence}" for sentence in generate(metrics)] + [""]

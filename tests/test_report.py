@@ -147,3 +147,15 @@ def test_results_markdown_carries_every_notebooks_readings():
                   "**Text hashing (notebook 06)**"):
         assert title in text
     assert "this disagrees with the paper" in text  # the text study's CNN trails its linear baseline
+
+
+def test_results_markdown_of_notebook_05_alone_holds_only_its_parts():
+    import json
+    from pathlib import Path
+
+    study = json.loads((Path(__file__).resolve().parents[1] / "outputs/fashion_mnist/metrics.json").read_text())
+    text = report.results_markdown({"dataset": "fashion_mnist", "ablations": study["ablations"]}, ["figures/ablations.png"])
+    assert "## Ablations, method and backbone comparison" in text and "**Ablations and comparisons**" in text
+    assert "| baseline | hybridhash (paper) |" in text and "![ablations](figures/ablations.png)" in text
+    for absent in ("HybridHash mAP per code length", "**Data**", "**Training**", "paper_map", "No split is recorded"):
+        assert absent not in text
