@@ -117,12 +117,18 @@ $(OUT)/04_tsne.ipynb: notebooks/04_tsne.ipynb $(SHARED_PARAMS) params/$(DATASET)
 $(OUT)/05_ablations.ipynb: notebooks/05_ablations.ipynb $(SHARED_PARAMS) params/$(DATASET)/05_ablations.yaml $(wildcard params/$(DATASET)/search_results.yaml) $(OUT)/04_tsne.ipynb $(LIB) $(ALWAYS)
 $(OUT)/06_text_hashing.ipynb: notebooks/06_text_hashing.ipynb params/$(DATASET)/06_text_hashing.yaml $(OUT)/05_ablations.ipynb $(LIB) $(ALWAYS)
 
+# One notebook rendered: papermill into .running-<stage>.ipynb, renamed on success, then its HTML.
+# $(call render_stage,<stage>,<output folder>,<papermill -f options>); make converged renders 05 the same way.
+define render_stage
+$(BIN)/papermill notebooks/$(1).ipynb $(2)/.running-$(1).ipynb $(3) --cwd notebooks -k hhlib --no-progress-bar --log-output
+@$(BIN)/python -m hhlib.logs strip $(2)/.running-$(1).ipynb >/dev/null  # shown live above; each epoch is in metrics.jsonl
+@mv $(2)/.running-$(1).ipynb $(2)/$(1).ipynb
+$(BIN)/jupyter nbconvert --to html --log-level WARN $(2)/$(1).ipynb
+endef
+
 $(OUT)/%.ipynb:
 	@mkdir -p $(OUT)
-	$(BIN)/papermill notebooks/$*.ipynb $(OUT)/.running-$*.ipynb $(call stage_params,$*) --cwd notebooks -k hhlib --no-progress-bar --log-output
-	@$(BIN)/python -m hhlib.logs strip $(OUT)/.running-$*.ipynb >/dev/null  # shown live above; each epoch is in metrics.jsonl
-	@mv $(OUT)/.running-$*.ipynb $@
-	$(BIN)/jupyter nbconvert --to html --log-level WARN $@
+	$(call render_stage,$*,$(OUT),$(call stage_params,$*))
 
 search: setup  ## one equal-budget search per compared method/backbone on the validation split (hhlib.tuning)
 	@$(BIN)/python -m hhlib.params check $(DATASET)
@@ -143,10 +149,7 @@ converged: setup
 	@$(BIN)/python hhlib/lock.py $(CONVERGED_OUT) $(MAKE) --no-print-directory converged-locked DATASET=$(DATASET)
 
 converged-locked:
-	$(BIN)/papermill notebooks/05_ablations.ipynb $(CONVERGED_OUT)/.running-05_ablations.ipynb $(call stage_params,05_ablations) -f $(CONVERGED_PARAMS) --cwd notebooks -k hhlib --no-progress-bar --log-output
-	@$(BIN)/python -m hhlib.logs strip $(CONVERGED_OUT)/.running-05_ablations.ipynb >/dev/null
-	@mv $(CONVERGED_OUT)/.running-05_ablations.ipynb $(CONVERGED_OUT)/05_ablations.ipynb
-	$(BIN)/jupyter nbconvert --to html --log-level WARN $(CONVERGED_OUT)/05_ablations.ipynb
+	$(call render_stage,05_ablations,$(CONVERGED_OUT),$(call stage_params,05_ablations) -f $(CONVERGED_PARAMS))
 	@$(BIN)/python -m hhlib.report $$(dirname $(CONVERGED_OUT)/*/metrics.json)
 
 lab: setup

@@ -199,7 +199,7 @@ def recipe_network(folder: Path | None, repeats: int, train_per_class: int, out_
     step_settings = (images, RECIPE["batch_size"], RECIPE["lr"], RECIPE["weight_decay"])
     hhlib_alone = NetworkSteps(build("small32", bits=64, **OFFICIAL_SHAPE), *step_settings)
     if folder is not None:
-        network = official.build_network(folder, build("small32", bits=64, **OFFICIAL_SHAPE).config)
+        network = official.build_network(folder, hhlib_alone.network.config)
         difference = output_difference(build("small32", bits=64, **OFFICIAL_SHAPE), network, images[:8])
         official_epochs = OfficialEpochs(folder, network, images, labels, RECIPE["batch_size"],
                                          RECIPE["lr"], RECIPE["weight_decay"])

@@ -199,6 +199,11 @@ def _registry(names_of: Callable[[], Mapping], what: str) -> Callable[[Any], str
     return checker
 
 
+def _existing_file(fix: str) -> Callable[[Any], str | None]:
+    """A check that a path (relative to notebooks/) names an existing file; ``fix`` says how to get it."""
+    return lambda value: None if resolve_path(value).is_file() else f"{value!r} does not exist: {fix}"
+
+
 def _optional(check: Callable[[Any], str | None]) -> Callable[[Any], str | None]:
     return lambda value: None if value is None else check(value)
 
@@ -300,10 +305,8 @@ KEY_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "num_threads": _optional(_positive_int),
     "device": _device,
     "paper_map": _paper_map,
-    "shorter_study": lambda value: None if resolve_path(value).is_file() else (
-        f"{value!r} does not exist: render the study first (make reproduce DATASET=<set>), or set shorter_study: null"),
-    "search_results": lambda value: None if resolve_path(value).is_file() else (
-        f"{value!r} does not exist: run `make search DATASET=<set>` to write it, or set search_results: null"),
+    "shorter_study": _existing_file("render the study first (make reproduce DATASET=<set>), or set shorter_study: null"),
+    "search_results": _existing_file("run `make search DATASET=<set>` to write it, or set search_results: null"),
     "num_sections": _positive_int,
     "text_query_per_class": _positive_int,
     "text_train_per_class": _positive_int,
