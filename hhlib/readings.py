@@ -24,6 +24,7 @@ __all__ = [
     "evaluation_readings",
     "format_value",
     "longer_training_readings",
+    "search_readings",
     "split_readings",
     "training_readings",
     "tsne_readings",
@@ -224,7 +225,8 @@ def _ranking(rows: Sequence[Mapping[str, Any]], bits: int) -> list[str]:
 
 
 def ablation_readings(metrics: Mapping[str, Any]) -> list[str]:
-    """Notebook 05: each change against the paper's method, judged by ``SPREAD_RULE``, and the method ranking."""
+    """Notebook 05: each change against the paper's method, judged by ``SPREAD_RULE``, the method ranking,
+    convergence and (with ``ablation_search``) the recipes the search chose."""
     rows = list(metrics.get("ablations", []))
     if not rows:
         return ["No ablation runs are recorded yet: run notebook 05."]
@@ -240,7 +242,7 @@ def ablation_readings(metrics: Mapping[str, Any]) -> list[str]:
             lines.append(compare(topic, "hybridhash (paper)", base, row["name"], row, PAPER_CLAIMS.get(row["study"])))
         lines += _ranking(rows, bits)
         lines.append(_convergence_summary([r for r in rows if int(r["bits"]) == bits], bits))
-    return lines
+    return lines + search_readings(metrics)
 
 
 def _convergence_summary(rows: Sequence[Mapping[str, Any]], bits: int) -> str:
@@ -332,3 +334,31 @@ def longer_training_readings(longer: Mapping[str, Any], shorter_study: str | Pat
     for bits in sorted({int(r["bits"]) for r in rows}):
         lines += _length_lines(rows, shorter, bits)
     return lines or [f"No configuration of this study is in {path}: nothing to compare."]
+
+
+def _recipe(point: Mapping[str, Any]) -> str:
+    fields = [k for k in point if k not in ("trial", "val_map", "collapsed", "excluded", "chosen")]
+    return ", ".join(f"{k} {point[k]}" for k in fields)
+
+
+def search_readings(metrics: Mapping[str, Any]) -> list[str]:
+    """Notebook 05: which recipes the validation search chose, and why where it is not the best trial.
+
+    Reads ``ablation_search`` (hhlib.tuning.search_summary, saved by notebook 05); nothing without it.
+    """
+    searched = metrics.get("ablation_search") or {}
+    lines = []
+    for name, points in searched.items():
+        chosen = next(p for p in points if p["chosen"])
+        best = max(points, key=lambda p: (round(p["val_map"], 12), -p["trial"]))
+        if best is chosen:
+            continue
+        collapsed = "; ".join(_recipe(p) for p in points if p["collapsed"] and p is not best)
+        reason = "it collapsed" if best["collapsed"] else f"{collapsed} collapsed"
+        lines.append(f"search, {name}: trains at {_recipe(chosen)} (validation mAP {chosen['val_map']:.3f}), not at its "
+                     f"best validation trial, {_recipe(best)} ({best['val_map']:.3f}), because {reason}: hhlib.search "
+                     f"skips a collapsed grid point and the learning rate just below it (the collapse margin).")
+    if searched:
+        lines.append(f"search: {len(searched) - len(lines)} of {len(searched)} searched runs train with their best "
+                     f"validation trial's recipe (the same grid for every run, on a validation split of the training images).")
+    return lines

@@ -5,6 +5,14 @@ trained on the validation protocol of :mod:`hhlib.validation` (held-out training
 rest of the training images), never on the query set. The chosen configuration is the grid point
 with the best mean validation mAP over the search seeds; ties go to the earlier grid point. The
 record (every trial and the choice) is a plain dict for a YAML file under params/.
+
+A grid point is not eligible when one of its runs ended with collapsed codes (hhlib.health), nor when
+it is the next lower learning rate below such a point, all other values equal: the collapse margin.
+That margin is hhlib's rule, chosen from measurements on Fashion-MNIST (docs/training.md): SDH, DRSDH
+and DH each collapsed at lr 0.004 in their 16-epoch searches, and at the lr just below (0.002), the
+best on the search's one seed, they collapsed again in another seed (SDH) or when trained 3x longer
+(all three), while at 0.001 they trained normally. A rate one grid step from a collapse sits on the
+edge of the method's stable range; the rule costs no extra runs, and it is the same for every method.
 """
 
 from __future__ import annotations
@@ -17,7 +25,8 @@ from typing import Any
 from hhlib.spread import mean_std, seed_run_name
 from hhlib.train import ConfigError, RunResult, TrainConfig, fit
 
-__all__ = ["SEARCHABLE", "choose", "expand_grid", "run_search", "search_record", "trial_configs"]
+__all__ = ["SEARCHABLE", "choose", "excluded_trials", "expand_grid", "run_search", "search_record", "summarise_trials",
+           "trial_configs"]
 
 # TrainConfig fields a search may vary: the optimisation recipe, never the data or the model
 SEARCHABLE = ("optimizer", "lr", "weight_decay", "momentum", "batch_size", "epochs", "schedule", "warmup_epochs")
@@ -71,24 +80,23 @@ def trial_rows(trials: Sequence[tuple[int, dict[str, Any], TrainConfig]], result
     """One row per trained trial of :func:`trial_configs`, ``results`` in the same order.
 
     Returns:
-        Rows ``{"trial", **grid values, "seed", "val_map", "train_seconds"}``.
+        Rows ``{"trial", **grid values, "seed", "val_map", "collapsed", "train_seconds"}``.
     """
     return [{"trial": index, **values, "seed": config.seed, "val_map": result.final_map,
-             "train_seconds": round(result.train_seconds, 1)}
+             "collapsed": bool(result.health.get("collapsed", False)), "train_seconds": round(result.train_seconds, 1)}
             for (index, values, config), result in zip(trials, results, strict=True)]
 
 
-def choose(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """The grid point with the best mean validation mAP over seeds (ties: the earlier trial).
+ROW_FIELDS = ("trial", "seed", "val_map", "collapsed", "train_seconds")  # a trial row's fields besides the grid values
+
+
+def summarise_trials(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One summary per grid point: its values, mean and std of val mAP over seeds, whether a seed collapsed.
 
     Returns:
-        ``{"trial", **grid values, "val_map", "val_map_std", "n_seeds"}``.
-
-    Raises:
-        ValueError: no rows.
+        ``[{"trial", **grid values, "val_map", "val_map_std", "n_seeds", "collapsed"}]`` in trial order
+        (rows without ``collapsed``, from records written before it existed, count as not collapsed).
     """
-    if not rows:
-        raise ValueError("choose needs the rows of at least one trial: run the search first")
     trials: dict[int, list[Mapping[str, Any]]] = {}
     for row in rows:
         trials.setdefault(int(row["trial"]), []).append(row)
@@ -96,15 +104,64 @@ def choose(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     for index in sorted(trials):
         group = trials[index]
         mean, std = mean_std([r["val_map"] for r in group])
-        values = {k: v for k, v in group[0].items() if k not in ("trial", "seed", "val_map", "train_seconds")}
-        summaries.append({"trial": index, **values, "val_map": mean, "val_map_std": std, "n_seeds": len(group)})
-    return max(summaries, key=lambda s: (round(s["val_map"], 12), -s["trial"]))  # equal up to float noise: a tie
+        values = {k: v for k, v in group[0].items() if k not in ROW_FIELDS}
+        summaries.append({"trial": index, **values, "val_map": mean, "val_map_std": std, "n_seeds": len(group),
+                          "collapsed": any(bool(r.get("collapsed", False)) for r in group)})
+    return summaries
+
+
+def _next_lower_lr(summary: Mapping[str, Any], summaries: Sequence[Mapping[str, Any]]) -> int | None:
+    """The trial with the largest lr below ``summary``'s and every other grid value equal (None: none)."""
+    others = {k: v for k, v in summary.items() if k in _grid_keys(summary) and k != "lr"}
+    lower = [s for s in summaries if s["lr"] < summary["lr"] and all(s[k] == v for k, v in others.items())]
+    return max(lower, key=lambda s: s["lr"])["trial"] if lower else None
+
+
+def _grid_keys(summary: Mapping[str, Any]) -> list[str]:
+    return [k for k in summary if k not in (*ROW_FIELDS, "val_map_std", "n_seeds")]
+
+
+def excluded_trials(summaries: Sequence[Mapping[str, Any]]) -> dict[int, str]:
+    """Grid points the choice skips, with the reason: collapsed codes, or the collapse margin (module doc).
+
+    Returns:
+        ``{trial: "collapsed" | "next to a collapse at trial N"}``.
+    """
+    excluded = {s["trial"]: "collapsed" for s in summaries if s["collapsed"]}
+    for summary in summaries:
+        if summary["collapsed"] and "lr" in summary:
+            neighbour = _next_lower_lr(summary, summaries)
+            if neighbour is not None and neighbour not in excluded:
+                excluded[neighbour] = f"next to a collapse at trial {summary['trial']}"
+    return dict(sorted(excluded.items()))
+
+
+def choose(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The eligible grid point with the best mean validation mAP over seeds (ties: the earlier trial).
+
+    Eligible: not excluded by :func:`excluded_trials`. When every point is excluded, the points that did
+    not collapse compete; when all collapsed, all of them (the record's ``excluded`` says so).
+
+    Returns:
+        ``{"trial", **grid values, "val_map", "val_map_std", "n_seeds", "collapsed"}``.
+
+    Raises:
+        ValueError: no rows.
+    """
+    if not rows:
+        raise ValueError("choose needs the rows of at least one trial: run the search first")
+    summaries = summarise_trials(rows)
+    excluded = excluded_trials(summaries)
+    candidates = ([s for s in summaries if s["trial"] not in excluded]
+                  or [s for s in summaries if not s["collapsed"]] or summaries)
+    return max(candidates, key=lambda s: (round(s["val_map"], 12), -s["trial"]))  # equal up to float noise: a tie
 
 
 def search_record(base: TrainConfig, space: Mapping[str, Sequence[Any]], validation_per_class: int,
                   rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """A YAML-ready record of one method's search: where it ran, the grid, every trial and the choice."""
     chosen = choose(rows)
+    excluded = excluded_trials(summarise_trials(rows))
     return {
         "loss": base.loss,
         "bits": base.bits,
@@ -114,4 +171,5 @@ def search_record(base: TrainConfig, space: Mapping[str, Sequence[Any]], validat
         "chosen": {k: chosen[k] for k in space},
         "chosen_val_map": chosen["val_map"],
         "chosen_val_map_std": chosen["val_map_std"],
+        "excluded": {int(trial): reason for trial, reason in excluded.items()},
     }

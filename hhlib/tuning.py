@@ -23,7 +23,8 @@ import yaml
 from hhlib import artifacts, parallel, params, search
 from hhlib.train import TrainConfig
 
-__all__ = ["RESULTS_FILE", "SEARCH_FILE", "load_recipes", "load_search_params", "main", "run_study_search", "search_bases"]
+__all__ = ["RESULTS_FILE", "SEARCH_FILE", "load_recipes", "load_search_params", "main", "run_study_search", "search_bases",
+           "search_summary"]
 
 SEARCH_FILE = "search.yaml"
 RESULTS_FILE = "search_results.yaml"
@@ -102,6 +103,18 @@ def run_study_search(param_set: str, params_dir: str | Path | None = None) -> Pa
     return results_path
 
 
+def _search_records(path: str | Path) -> dict[str, dict[str, Any]]:
+    """The records of a ``search_results.yaml``, by notebook 05 run name.
+
+    Raises:
+        FileNotFoundError: the file does not exist (says how to make it).
+    """
+    path = params.resolve_path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: run `make search DATASET=<set>` first, or set search_results: null")
+    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+
+
 def load_recipes(path: str | Path | None) -> dict[str, dict[str, Any]]:
     """Notebook 05 run name -> the chosen training fields, from a ``search_results.yaml`` (None: no recipes).
 
@@ -110,11 +123,30 @@ def load_recipes(path: str | Path | None) -> dict[str, dict[str, Any]]:
     """
     if path is None:
         return {}
-    path = params.resolve_path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: run `make search DATASET=<set>` first, or set search_results: null")
-    records = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    return {name: dict(record["chosen"]) for name, record in records.items()}
+    return {name: dict(record["chosen"]) for name, record in _search_records(path).items()}
+
+
+def search_summary(path: str | Path | None) -> dict[str, list[dict[str, Any]]]:
+    """Notebook 05 run name -> its search's grid points, for ``metrics.json`` (None: no search, ``{}``).
+
+    Each point: ``{"trial", **grid values, "val_map" (mean over search seeds), "collapsed",
+    "excluded" (hhlib.search's reason, or None), "chosen"}``; hhlib.readings.search_readings explains
+    every choice that is not the best validation trial.
+
+    Raises:
+        FileNotFoundError: the file does not exist (says how to make it).
+    """
+    if path is None:
+        return {}
+    summary = {}
+    for name, record in _search_records(path).items():
+        excluded = {int(trial): reason for trial, reason in (record.get("excluded") or {}).items()}
+        points = search.summarise_trials(record["trials"])
+        chosen = search.choose(record["trials"])["trial"]
+        summary[name] = [{"trial": p["trial"], **{k: p[k] for k in record["space"]}, "val_map": p["val_map"],
+                          "collapsed": p["collapsed"], "excluded": excluded.get(p["trial"]), "chosen": p["trial"] == chosen}
+                         for p in points]
+    return summary
 
 
 def main(argv: Sequence[str]) -> int:

@@ -132,3 +132,28 @@ def test_longer_training_readings_stop_on_a_missing_shorter_study(tmp_path):
 
     with pytest.raises(FileNotFoundError, match="render the study first"):
         readings.longer_training_readings({"ablations": []}, tmp_path / "none.json")
+
+
+def search_point(trial, lr, val_map, collapsed=False, excluded=None, chosen=False):
+    return {"trial": trial, "lr": lr, "val_map": val_map, "collapsed": collapsed, "excluded": excluded, "chosen": chosen}
+
+
+def test_search_readings_explain_every_choice_that_is_not_the_best_trial():
+    searched = {
+        "loss=sdh": [search_point(0, 0.001, 0.596, chosen=True), search_point(1, 0.002, 0.623, excluded="next to a collapse at trial 2"),
+                     search_point(2, 0.004, 0.102, collapsed=True, excluded="collapsed")],
+        "loss=dch": [search_point(0, 0.001, 0.737), search_point(1, 0.002, 0.760, chosen=True), search_point(2, 0.004, 0.755)],
+    }
+    lines = readings.search_readings({"ablation_search": searched})
+    assert lines == [
+        "search, loss=sdh: trains at lr 0.001 (validation mAP 0.596), not at its best validation trial, lr 0.002 (0.623), "
+        "because lr 0.004 collapsed: hhlib.search skips a collapsed grid point and the learning rate just below it "
+        "(the collapse margin).",
+        "search: 1 of 2 searched runs train with their best validation trial's recipe (the same grid for every run, on a "
+        "validation split of the training images)."]
+    best_collapsed = {"loss=x": [search_point(0, 0.001, 0.5, chosen=True), search_point(1, 0.002, 0.6, collapsed=True)]}
+    assert "lr 0.002 (0.600), because it collapsed" in readings.search_readings({"ablation_search": best_collapsed})[0]
+    assert readings.search_readings({}) == [] and readings.search_readings({"ablation_search": {}}) == []
+    rows = {"ablations": [agg(0.7, 0.01, study="baseline", bits=16, name="hybridhash (paper)", loss="wml")],
+            "ablation_search": searched}
+    assert readings.ablation_readings(rows)[-2:] == lines  # notebook 05's readings (and results.md) end with them

@@ -63,6 +63,14 @@ def test_study_search_writes_every_trial_and_notebook_05_reads_the_choice(smoke_
     with pytest.raises(FileNotFoundError, match="make search"):
         tuning.load_recipes(path.parent / "missing.yaml")
     assert tuning.load_recipes(None) == {}
+    summary = tuning.search_summary(path)  # what notebook 05 saves in metrics.json (ablation_search)
+    for name, record in records.items():
+        points = summary[name]
+        assert [p["lr"] for p in points] == [t["lr"] for t in record["trials"]]
+        assert [p["val_map"] for p in points] == [t["val_map"] for t in record["trials"]]  # one search seed
+        assert [p["lr"] for p in points if p["chosen"]] == [record["chosen"]["lr"]]
+        assert {p["trial"]: p["excluded"] for p in points if p["excluded"]} == {int(t): why for t, why in record["excluded"].items()}
+    assert tuning.search_summary(None) == {}
 
 
 def test_params_check_names_a_missing_search_results_file(smoke_params):

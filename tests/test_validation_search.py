@@ -1,5 +1,6 @@
 """Tests of hhlib.validation (held-out training images rank the rest) and hhlib.search (same grid for every method)."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +74,45 @@ def test_choose_takes_the_best_mean_over_seeds_and_the_earlier_trial_on_ties():
         search.choose([])
 
 
+def lr_rows(val_maps, collapsed=(), seed=0):
+    return [{"trial": i, "lr": lr, "seed": seed, "val_map": m, "collapsed": i in collapsed}
+            for i, (lr, m) in enumerate(zip([1e-3, 2e-3, 4e-3], val_maps))]
+
+
+def test_choose_skips_a_collapsed_point_and_the_lr_just_below_it():
+    # SDH's 16-epoch search: 0.002 is best on seed 0, but 0.004 collapsed, so 0.002 sits on the edge
+    rows = lr_rows([0.596, 0.623, 0.102], collapsed={2})
+    assert search.excluded_trials(search.summarise_trials(rows)) == {1: "next to a collapse at trial 2", 2: "collapsed"}
+    assert search.choose(rows)["lr"] == 1e-3
+    assert search.choose(lr_rows([0.596, 0.623, 0.70]))["lr"] == 4e-3  # no collapse: the best mean
+    # a collapse in one seed marks the whole grid point
+    two_seeds = lr_rows([0.60, 0.62, 0.66]) + lr_rows([0.61, 0.63, 0.10], collapsed={2}, seed=1)
+    chosen = search.choose(two_seeds)
+    assert chosen["lr"] == 1e-3 and chosen["n_seeds"] == 2 and not chosen["collapsed"]
+
+
+def test_choose_falls_back_when_the_margin_leaves_nothing():
+    assert search.choose(lr_rows([0.50, 0.60, 0.10], collapsed={1, 2}))["lr"] == 1e-3
+    # only 0.001 survives and it is next to the collapse at 0.002: the points that did not collapse compete
+    rows = [r for r in lr_rows([0.50, 0.10, 0.10], collapsed={1, 2})]
+    assert search.excluded_trials(search.summarise_trials(rows)) == {0: "next to a collapse at trial 1", 1: "collapsed",
+                                                                     2: "collapsed"}
+    assert search.choose(rows)["lr"] == 1e-3
+    assert search.choose(lr_rows([0.10, 0.11, 0.10], collapsed={0, 1, 2}))["lr"] == 2e-3  # all collapsed: the best
+    # rows from records written before the collapse flag existed count as not collapsed
+    old = [{k: v for k, v in r.items() if k != "collapsed"} for r in lr_rows([0.5, 0.6, 0.1])]
+    assert search.choose(old)["lr"] == 2e-3
+
+
+def test_the_margin_compares_only_points_with_equal_other_values():
+    rows = [{"trial": 0, "lr": 1e-3, "epochs": 8, "seed": 0, "val_map": 0.5, "collapsed": False},
+            {"trial": 1, "lr": 1e-3, "epochs": 16, "seed": 0, "val_map": 0.6, "collapsed": False},
+            {"trial": 2, "lr": 2e-3, "epochs": 8, "seed": 0, "val_map": 0.7, "collapsed": False},
+            {"trial": 3, "lr": 2e-3, "epochs": 16, "seed": 0, "val_map": 0.1, "collapsed": True}]
+    assert search.excluded_trials(search.summarise_trials(rows)) == {1: "next to a collapse at trial 3", 3: "collapsed"}
+    assert search.choose(rows)["trial"] == 2
+
+
 @needs_data
 def test_search_trains_on_the_validation_protocol_and_records_the_choice(tmp_path):
     threads = torch.get_num_threads()
@@ -96,4 +136,7 @@ def test_search_trains_on_the_validation_protocol_and_records_the_choice(tmp_pat
     codes = np.load(seen[0].run_dir / "codes.npz")
     assert codes["query_codes"].shape[0] == 30 and codes["database_codes"].shape[0] == 50  # 3 and 5 per class
     assert record["chosen"]["lr"] in (1e-5, 3e-3) and len(record["trials"]) == 2
-    assert record["chosen_val_map"] == max(r["val_map"] for r in rows)
+    health = [json.loads((c.run_dir / "result.json").read_text())["health"]["collapsed"] for c in seen]
+    assert [r["collapsed"] for r in rows] == health  # each trial row carries its run's code health
+    assert record["excluded"] == search.excluded_trials(search.summarise_trials(rows))
+    assert record["chosen_val_map"] == search.choose(rows)["val_map"]
