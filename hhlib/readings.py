@@ -95,7 +95,11 @@ def compare(topic: str, a_name: str, a: Mapping[str, Any], b_name: str, b: Mappi
     else:
         verdict = f"within the spread ({d['spread']:.3f})"
     text += f", {verdict}"
-    if claim and d["beyond"] is not None:
+    collapsed = [name for name, row in ((a_name, a), (b_name, b)) if row.get("collapsed")]
+    if claim and collapsed:
+        text += (f"; no verdict on the paper's claim that {claim}: the codes of {' and '.join(collapsed)} collapsed "
+                 f"(in at least one seed), so the difference is not a result")
+    elif claim and d["beyond"] is not None:
         if d["beyond"] and d["delta"] > 0:
             text += f"; this agrees with the paper's claim that {claim}"
         elif d["beyond"]:
@@ -262,7 +266,9 @@ def _convergence_summary(rows: Sequence[Mapping[str, Any]], bits: int) -> str:
 
 
 def _standing(row: Mapping[str, Any], base: Mapping[str, Any]) -> str:
-    """Where ``row`` stands against the paper's method by ``SPREAD_RULE``: ahead, behind or level."""
+    """Where ``row`` stands against the paper's method by ``SPREAD_RULE``: ahead, behind or level (or unjudged)."""
+    if row.get("collapsed") or base.get("collapsed"):
+        return "unjudged (collapsed codes)"
     d = difference(row, base)
     if d["beyond"] is None:
         return "unjudged (one seed)"

@@ -88,6 +88,7 @@ def trial_rows(trials: Sequence[tuple[int, dict[str, Any], TrainConfig]], result
 
 
 ROW_FIELDS = ("trial", "seed", "val_map", "collapsed", "train_seconds")  # a trial row's fields besides the grid values
+SUMMARY_FIELDS = ("trial", "val_map", "val_map_std", "n_seeds", "collapsed")  # a grid point summary's, likewise
 
 
 def summarise_trials(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -112,13 +113,9 @@ def summarise_trials(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 def _next_lower_lr(summary: Mapping[str, Any], summaries: Sequence[Mapping[str, Any]]) -> int | None:
     """The trial with the largest lr below ``summary``'s and every other grid value equal (None: none)."""
-    others = {k: v for k, v in summary.items() if k in _grid_keys(summary) and k != "lr"}
+    others = {k: v for k, v in summary.items() if k not in SUMMARY_FIELDS and k != "lr"}
     lower = [s for s in summaries if s["lr"] < summary["lr"] and all(s[k] == v for k, v in others.items())]
     return max(lower, key=lambda s: s["lr"])["trial"] if lower else None
-
-
-def _grid_keys(summary: Mapping[str, Any]) -> list[str]:
-    return [k for k in summary if k not in (*ROW_FIELDS, "val_map_std", "n_seeds")]
 
 
 def excluded_trials(summaries: Sequence[Mapping[str, Any]]) -> dict[int, str]:

@@ -102,6 +102,19 @@ def test_collapsed_runs_are_marked_wherever_they_appear():
     assert readings.format_value({"map": 0.1, "map_std": 0.0, "collapsed": True}) == "0.100 ± 0.000 (collapsed codes: not a result)"
 
 
+def test_a_collapsed_configuration_gives_no_verdict_on_a_claim():
+    # notebook 05's global_only: far behind, but only because two of its seeds ended with constant codes
+    base, collapsed = agg(0.662, 0.030), agg(0.158, 0.099, collapsed=True)
+    text = readings.compare("variant, 16 bits", "hybridhash (paper)", base, "variant=global_only", collapsed,
+                            readings.PAPER_CLAIMS["variant"])
+    assert text.endswith("+0.504, beyond the spread (0.129); no verdict on the paper's claim that the interaction module "
+                         "(both branches together) helps: the codes of variant=global_only collapsed (in at least one "
+                         "seed), so the difference is not a result.")
+    assert "agrees" not in text
+    assert readings._standing(collapsed, base) == "unjudged (collapsed codes)"
+    assert readings._standing(agg(0.70, 0.01), base) == "level"
+
+
 def _ablations(epochs, base, cnn, no_interaction, dpsh):
     rows = [("baseline", "hybridhash (paper)", "wml", base), ("backbone", "backbone=cnn_full", "wml", cnn),
             ("variant", "variant=no_interaction", "wml", no_interaction), ("loss", "loss=dpsh", "dpsh", dpsh)]
