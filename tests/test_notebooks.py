@@ -174,6 +174,9 @@ def test_make_reproduce_smoke_end_to_end():
         assert 0 < row["map"] <= 1
         recipe = searched.get(row["name"], searched["hybridhash (paper)"])  # ablations train with the paper's method's
         assert row["recipe"] == "searched" and row["lr"] == recipe["lr"] != 0.001  # 0.001: the notebook's own lr
+    # what each search tried and chose travels with the rows, and the readings explain it
+    assert metrics["ablation_search"] == tuning.search_summary(REPO / "params" / "smoke" / "search_results.yaml")
+    assert "3 of 3 searched runs train with their best validation trial's recipe" in (results / "results.md").read_text()
     assert metrics["split"]["sizes"] == {"query": 50, "train": 100, "database": 200}
     figures = {p.stem for p in (results / "figures").glob("*.png")}
     assert {"split_counts", "sample_images", "training_curves", "pr_curves", "precision_at_n",
