@@ -25,8 +25,8 @@ from typing import Any
 from hhlib.spread import mean_std, seed_run_name
 from hhlib.train import ConfigError, RunResult, TrainConfig, fit
 
-__all__ = ["SEARCHABLE", "choose", "excluded_trials", "expand_grid", "run_search", "search_record", "summarise_trials",
-           "trial_configs"]
+__all__ = ["SEARCHABLE", "choose", "excluded_trials", "expand_grid", "grid_points", "run_search", "search_record",
+           "summarise_trials", "trial_configs"]
 
 # TrainConfig fields a search may vary: the optimisation recipe, never the data or the model
 SEARCHABLE = ("optimizer", "lr", "weight_decay", "momentum", "batch_size", "epochs", "schedule", "warmup_epochs")
@@ -148,17 +148,33 @@ def choose(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     if not rows:
         raise ValueError("choose needs the rows of at least one trial: run the search first")
     summaries = summarise_trials(rows)
-    excluded = excluded_trials(summaries)
+    return _best_eligible(summaries, excluded_trials(summaries))
+
+
+def _best_eligible(summaries: Sequence[Mapping[str, Any]], excluded: Mapping[int, str]) -> Mapping[str, Any]:
     candidates = ([s for s in summaries if s["trial"] not in excluded]
                   or [s for s in summaries if not s["collapsed"]] or summaries)
     return max(candidates, key=lambda s: (round(s["val_map"], 12), -s["trial"]))  # equal up to float noise: a tie
 
 
+def grid_points(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """:func:`summarise_trials` with the choice spelled out on every point.
+
+    Returns:
+        Each summary plus ``"excluded"`` (the reason of :func:`excluded_trials`, or None) and ``"chosen"``
+        (True for the point :func:`choose` picks).
+    """
+    summaries = summarise_trials(rows)
+    excluded = excluded_trials(summaries)
+    chosen = _best_eligible(summaries, excluded)["trial"]
+    return [{**s, "excluded": excluded.get(s["trial"]), "chosen": s["trial"] == chosen} for s in summaries]
+
+
 def search_record(base: TrainConfig, space: Mapping[str, Sequence[Any]], validation_per_class: int,
                   rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """A YAML-ready record of one method's search: where it ran, the grid, every trial and the choice."""
-    chosen = choose(rows)
-    excluded = excluded_trials(summarise_trials(rows))
+    points = grid_points(rows)
+    chosen = next(p for p in points if p["chosen"])
     return {
         "loss": base.loss,
         "bits": base.bits,
@@ -168,5 +184,5 @@ def search_record(base: TrainConfig, space: Mapping[str, Sequence[Any]], validat
         "chosen": {k: chosen[k] for k in space},
         "chosen_val_map": chosen["val_map"],
         "chosen_val_map_std": chosen["val_map_std"],
-        "excluded": {int(trial): reason for trial, reason in excluded.items()},
+        "excluded": {p["trial"]: p["excluded"] for p in points if p["excluded"]},
     }

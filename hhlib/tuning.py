@@ -140,12 +140,9 @@ def search_summary(path: str | Path | None) -> dict[str, list[dict[str, Any]]]:
         return {}
     summary = {}
     for name, record in _search_records(path).items():
-        excluded = {int(trial): reason for trial, reason in (record.get("excluded") or {}).items()}
-        points = search.summarise_trials(record["trials"])
-        chosen = search.choose(record["trials"])["trial"]
         summary[name] = [{"trial": p["trial"], **{k: p[k] for k in record["space"]}, "val_map": p["val_map"],
-                          "collapsed": p["collapsed"], "excluded": excluded.get(p["trial"]), "chosen": p["trial"] == chosen}
-                         for p in points]
+                          "collapsed": p["collapsed"], "excluded": p["excluded"], "chosen": p["chosen"]}
+                         for p in search.grid_points(record["trials"])]
     return summary
 
 
