@@ -50,6 +50,7 @@ help:
 	@echo "make search [DATASET=name]     the equal-budget recipe search of notebook 05 -> params/<name>/search_results.yaml"
 	@echo "make compare-rerun [DATASET=name]  after make reproduce: outputs/<name>/metrics.json against the committed one, digit for digit"
 	@echo "make converged [DATASET=name]  notebook 05's network claims and methods trained longer (params/<name>/05_converged.yaml) -> outputs/<name>_converged/"
+	@echo "make converged CONVERGED=doubled  the network claims trained twice as long again (params/<name>/05_doubled.yaml) -> outputs/<name>_doubled/"
 	@echo "make lab                       JupyterLab at the repository root with the project's kernel (hhlib)"
 
 $(STAMP): requirements.txt requirements-lock.txt pyproject.toml
@@ -138,15 +139,17 @@ compare-rerun: setup  ## the rendered metrics.json against the committed one (gi
 	@git show HEAD:$(OUT)/metrics.json > $(OUT)/.committed-metrics.json
 	$(BIN)/python -m hhlib.rerun $(OUT)/.committed-metrics.json $(OUT)/metrics.json
 
-# notebook 05 once more with params/<set>/05_converged.yaml applied last: the network claims and methods trained longer,
-# into outputs/<set>_converged/ (the file sets out_dir); runs resume from their checkpoints like make reproduce's
-CONVERGED_PARAMS := params/$(DATASET)/05_converged.yaml
-CONVERGED_OUT := $(OUT)_converged
+# notebook 05 once more with params/<set>/05_$(CONVERGED).yaml applied last: the network claims and methods trained longer,
+# into outputs/<set>_$(CONVERGED)/ (the file sets out_dir); runs resume from their checkpoints like make reproduce's.
+# CONVERGED=converged (default): 48 epochs; CONVERGED=doubled: the network claims at 96 epochs, against the 48-epoch rows
+CONVERGED ?= converged
+CONVERGED_PARAMS := params/$(DATASET)/05_$(CONVERGED).yaml
+CONVERGED_OUT := $(OUT)_$(CONVERGED)
 
 converged: setup
 	@$(BIN)/python -m hhlib.params check-overlay $(DATASET) 05_ablations $(CONVERGED_PARAMS)
 	@mkdir -p $(CONVERGED_OUT)
-	@$(BIN)/python hhlib/lock.py $(CONVERGED_OUT) $(MAKE) --no-print-directory converged-locked DATASET=$(DATASET)
+	@$(BIN)/python hhlib/lock.py $(CONVERGED_OUT) $(MAKE) --no-print-directory converged-locked DATASET=$(DATASET) CONVERGED=$(CONVERGED)
 
 converged-locked:
 	$(call render_stage,05_ablations,$(CONVERGED_OUT),$(call stage_params,05_ablations) -f $(CONVERGED_PARAMS))

@@ -277,19 +277,41 @@ def _standing(row: Mapping[str, Any], base: Mapping[str, Any]) -> str:
     return "ahead" if d["delta"] > 0 else "behind"
 
 
-def _method_rank(rows: Sequence[Mapping[str, Any]], bits: int) -> tuple[int, int] | None:
-    """The paper's method's place among the methods (baseline and losses) at ``bits``, and their count."""
-    methods = sorted((r for r in rows if int(r["bits"]) == bits and r.get("study") in ("baseline", "loss")),
-                     key=lambda r: -r["map"])
+def _method_rank(rows: Sequence[Mapping[str, Any]], bits: int, names: set[str]) -> tuple[int, int] | None:
+    """The paper's method's place among the methods (baseline and losses) named in ``names`` at ``bits``, and their count."""
+    methods = sorted((r for r in rows if int(r["bits"]) == bits and r.get("study") in ("baseline", "loss")
+                      and r["name"] in names), key=lambda r: -r["map"])
     places = [i for i, r in enumerate(methods, 1) if r.get("study") == "baseline"]
-    return (places[0], len(methods)) if places else None
+    return (places[0], len(methods)) if places and len(methods) > 1 else None
+
+
+def _stopped_improving(pairs: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]], bits: int) -> str | None:
+    """Which configurations gained no more than the spread from the longer training (hhlib's plateau evidence).
+
+    ``pairs`` holds (shorter, longer) rows of the same configuration; both train a whole schedule, so a
+    gain within ``SPREAD_RULE`` means more training did not help: the shorter run had stopped improving.
+    """
+    judged = [(before, row, difference(row, before)) for before, row in pairs
+              if not (row.get("collapsed") or before.get("collapsed"))]
+    judged = [(before, row, d) for before, row, d in judged if d["beyond"] is not None]
+    if not judged:
+        return None
+    stopped = [row["name"] for _, row, d in judged if not (d["beyond"] and d["delta"] > 0)]
+    gaining = [f"{row['name']} ({d['delta']:+.3f})" for _, row, d in sorted(judged, key=lambda item: -item[2]["delta"])
+               if d["beyond"] and d["delta"] > 0]
+    epochs = f"{judged[0][0]['epochs']} -> {judged[0][1]['epochs']} epochs"
+    line = (f"plateau, {bits} bits ({epochs}): {len(stopped)} of {len(judged)} configurations gained no more than "
+            f"the spread from the longer training, so they had stopped improving")
+    line += f" ({', '.join(stopped)})" if stopped else ""
+    return line + (f"; still improving beyond the spread: {', '.join(gaining)}." if gaining else ".")
 
 
 def _length_lines(longer: Sequence[Mapping[str, Any]], shorter: Mapping[tuple, Mapping[str, Any]], bits: int) -> list[str]:
     base_long, base_short = _baseline(longer, bits), _baseline(list(shorter.values()), bits)
-    lines, changed, same = [], [], 0
+    lines, changed, same, pairs = [], [], 0, []
     for row in (r for r in longer if int(r["bits"]) == bits and (r["name"], bits) in shorter):
         before = shorter[(row["name"], bits)]
+        pairs.append((before, row))
         lines.append(f"{row['name']}, {bits} bits: {format_value(before)} after {before['epochs']} epochs, "
                      f"{format_value(row)} after {row['epochs']} ({row['map'] - before['map']:+.3f}).")
         if row.get("study") == "baseline" or base_long is None or base_short is None:
@@ -303,7 +325,11 @@ def _length_lines(longer: Sequence[Mapping[str, Any]], shorter: Mapping[tuple, M
         verdict = (f"verdicts against the paper's method, {bits} bits (ahead / level / behind by the spread rule): "
                    f"{same} of {same + len(changed)} unchanged by the longer training")
         lines.append(verdict + (f"; changed: {', '.join(changed)}." if changed else "."))
-    ranks = _method_rank(list(shorter.values()), bits), _method_rank(longer, bits)
+    plateau = _stopped_improving(pairs, bits)
+    if plateau:
+        lines.append(plateau)
+    names = {row["name"] for _, row in pairs}
+    ranks = _method_rank(list(shorter.values()), bits, names), _method_rank(longer, bits, names)
     if None not in ranks:
         lines.append(f"the paper's loss ranks {ranks[0][0]} of {ranks[0][1]} methods after the shorter training "
                      f"and {ranks[1][0]} of {ranks[1][1]} after the longer.")
@@ -352,11 +378,13 @@ def search_readings(metrics: Mapping[str, Any]) -> list[str]:
 
     Reads ``ablation_search`` (hhlib.tuning.search_summary, saved by notebook 05); nothing without it.
     """
+    from hhlib.search import best_trial  # the search's own tie rule
+
     searched = metrics.get("ablation_search") or {}
     lines = []
     for name, points in searched.items():
         chosen = next(p for p in points if p["chosen"])
-        best = max(points, key=lambda p: (round(p["val_map"], 12), -p["trial"]))
+        best = best_trial(points)
         if best is chosen:
             continue
         collapsed = "; ".join(_recipe(p) for p in points if p["collapsed"] and p is not best)

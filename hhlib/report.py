@@ -268,12 +268,22 @@ def _readings_markdown(metrics: Mapping[str, Any], ablations_only: bool = False)
     lines = ["## Readings", "", "Generated from metrics.json by `hhlib.readings`.", ""]
     for title, generate in sections:
         lines += [f"**{title}**", ""] + [f"- {sentence}" for sentence in generate(metrics)] + [""]
+    if metrics.get("shorter_study"):
+        lines += ["**Trained longer than the shorter study (notebook 05's `shorter_study`)**", ""]
+        lines += [f"- {sentence}" for sentence in _longer_training(metrics)] + [""]
     if metrics.get("text_hashing"):
         from hhlib.text_hashing import text_readings
 
         lines += ["**Text hashing (notebook 06)**", ""]
         lines += [f"- {sentence}" for sentence in text_readings(metrics["text_hashing"])] + [""]
     return lines
+
+
+def _longer_training(metrics: Mapping[str, Any]) -> list[str]:
+    """hhlib.readings.longer_training_readings against the saved ``shorter_study`` (a path as notebook 05 saw it)."""
+    from hhlib import params, readings
+
+    return readings.longer_training_readings(metrics, params.resolve_path(metrics["shorter_study"]))
 
 
 def write_results_markdown(out_dir: str | Path) -> Path:

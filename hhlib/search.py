@@ -25,7 +25,7 @@ from typing import Any
 from hhlib.spread import mean_std, seed_run_name
 from hhlib.train import ConfigError, RunResult, TrainConfig, fit
 
-__all__ = ["SEARCHABLE", "choose", "excluded_trials", "expand_grid", "grid_points", "run_search", "search_record",
+__all__ = ["SEARCHABLE", "best_trial", "choose", "excluded_trials", "expand_grid", "grid_points", "run_search", "search_record",
            "summarise_trials", "trial_configs"]
 
 # TrainConfig fields a search may vary: the optimisation recipe, never the data or the model
@@ -151,10 +151,15 @@ def choose(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return _best_eligible(summaries, excluded_trials(summaries))
 
 
+def best_trial(points: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
+    """The point with the best mean validation mAP; equal up to float noise is a tie, won by the earlier trial."""
+    return max(points, key=lambda s: (round(s["val_map"], 12), -s["trial"]))
+
+
 def _best_eligible(summaries: Sequence[Mapping[str, Any]], excluded: Mapping[int, str]) -> Mapping[str, Any]:
     candidates = ([s for s in summaries if s["trial"] not in excluded]
                   or [s for s in summaries if not s["collapsed"]] or summaries)
-    return max(candidates, key=lambda s: (round(s["val_map"], 12), -s["trial"]))  # equal up to float noise: a tie
+    return best_trial(candidates)
 
 
 def grid_points(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

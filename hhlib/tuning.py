@@ -126,12 +126,17 @@ def load_recipes(path: str | Path | None) -> dict[str, dict[str, Any]]:
     return {name: dict(record["chosen"]) for name, record in _search_records(path).items()}
 
 
-def search_summary(path: str | Path | None) -> dict[str, list[dict[str, Any]]]:
+def search_summary(path: str | Path | None, names: Sequence[str] | None = None) -> dict[str, list[dict[str, Any]]]:
     """Notebook 05 run name -> its search's grid points, for ``metrics.json`` (None: no search, ``{}``).
 
     Each point: ``{"trial", **grid values, "val_map" (mean over search seeds), "collapsed",
     "excluded" (hhlib.search's reason, or None), "chosen"}``; hhlib.readings.search_readings explains
     every choice that is not the best validation trial.
+
+    Args:
+        path: a ``search_results.yaml`` (None: no search).
+        names: the run names the rendering trained (None: every searched run); the searches of runs
+            it did not train (e.g. ``make converged CONVERGED=doubled`` trains five) are left out.
 
     Raises:
         FileNotFoundError: the file does not exist (says how to make it).
@@ -140,6 +145,8 @@ def search_summary(path: str | Path | None) -> dict[str, list[dict[str, Any]]]:
         return {}
     summary = {}
     for name, record in _search_records(path).items():
+        if names is not None and name not in names:
+            continue
         summary[name] = [{"trial": p["trial"], **{k: p[k] for k in record["space"]}, "val_map": p["val_map"],
                           "collapsed": p["collapsed"], "excluded": p["excluded"], "chosen": p["chosen"]}
                          for p in search.grid_points(record["trials"])]

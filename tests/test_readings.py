@@ -127,7 +127,7 @@ def test_longer_training_readings_say_which_verdicts_the_longer_runs_change(tmp_
 
     shorter = tmp_path / "metrics.json"
     artifacts.write_json(shorter, _ablations(16, (0.66, 0.03), (0.75, 0.03), (0.62, 0.02), (0.68, 0.01)))
-    longer = _ablations(48, (0.78, 0.01), (0.82, 0.01), (0.70, 0.01), (0.74, 0.01))
+    longer = _ablations(48, (0.78, 0.01), (0.82, 0.01), (0.70, 0.01), (0.685, 0.01))
     lines = readings.longer_training_readings(longer, shorter)
     assert lines[0] == "hybridhash (paper), 16 bits: 0.660 ± 0.030 after 16 epochs, 0.780 ± 0.010 after 48 (+0.120)."
     assert lines[2] == "variant=no_interaction, 16 bits: 0.620 ± 0.020 after 16 epochs, 0.700 ± 0.010 after 48 (+0.080)."
@@ -136,8 +136,27 @@ def test_longer_training_readings_say_which_verdicts_the_longer_runs_change(tmp_
     assert lines[4] == ("verdicts against the paper's method, 16 bits (ahead / level / behind by the spread rule): 1 of 3 "
                         "unchanged by the longer training; changed: variant=no_interaction level -> behind, "
                         "loss=dpsh level -> behind.")
-    assert lines[5] == "the paper's loss ranks 2 of 2 methods after the shorter training and 1 of 2 after the longer."
+    # dpsh gains 0.005, within its spread (0.02): more training did not help it; the others gain beyond theirs
+    assert lines[5] == ("plateau, 16 bits (16 -> 48 epochs): 1 of 4 configurations gained no more than the spread from "
+                        "the longer training, so they had stopped improving (loss=dpsh); still improving beyond the "
+                        "spread: hybridhash (paper) (+0.120), variant=no_interaction (+0.080), backbone=cnn_full (+0.070).")
+    assert lines[6] == "the paper's loss ranks 2 of 2 methods after the shorter training and 1 of 2 after the longer."
     assert readings.longer_training_readings(longer, None) == []
+
+
+def test_longer_training_ranks_only_the_methods_both_lengths_trained(tmp_path):
+    # make converged CONVERGED=doubled trains the paper's loss alone: no ranking of one method against the shorter 2
+    from hhlib import artifacts
+
+    shorter = tmp_path / "metrics.json"
+    artifacts.write_json(shorter, _ablations(48, (0.78, 0.01), (0.82, 0.01), (0.70, 0.01), (0.74, 0.01)))
+    longer = {"ablations": [r for r in _ablations(96, (0.79, 0.01), (0.83, 0.01), (0.71, 0.01), (0.0, 0.0))["ablations"]
+                            if r["study"] != "loss"]}
+    lines = readings.longer_training_readings(longer, shorter)
+    assert not any("ranks" in line for line in lines)
+    assert lines[-1] == ("plateau, 16 bits (48 -> 96 epochs): 3 of 3 configurations gained no more than the spread from "
+                         "the longer training, so they had stopped improving (hybridhash (paper), backbone=cnn_full, "
+                         "variant=no_interaction).")
 
 
 def test_longer_training_readings_stop_on_a_missing_shorter_study(tmp_path):

@@ -159,3 +159,19 @@ def test_results_markdown_of_notebook_05_alone_holds_only_its_parts():
     assert "| baseline | hybridhash (paper) |" in text and "![ablations](figures/ablations.png)" in text
     for absent in ("HybridHash mAP per code length", "**Data**", "**Training**", "paper_map", "No split is recorded"):
         assert absent not in text
+
+
+def test_results_markdown_of_a_longer_study_carries_its_comparison_with_the_shorter(tmp_path: Path):
+    # make converged saves shorter_study as notebook 05 saw it (relative to notebooks/); results.md must say
+    # what the notebook's last cell says
+    shorter = tmp_path / "metrics.json"
+    artifacts.write_json(shorter, {"dataset": "fashion_mnist", "ablations": [
+        {**ABLATIONS[0], "bits": 16, "epochs": 16, "map": 0.66, "map_std": 0.03, "n_seeds": 3}]})
+    longer = {"dataset": "fashion_mnist", "shorter_study": str(shorter), "ablations": [
+        {**ABLATIONS[0], "bits": 16, "epochs": 48, "map": 0.78, "map_std": 0.01, "n_seeds": 3}]}
+    text = report.results_markdown(longer)
+    assert "**Trained longer than the shorter study (notebook 05's `shorter_study`)**" in text
+    assert "- hybridhash (paper), 16 bits: 0.660 ± 0.030 after 16 epochs, 0.780 ± 0.010 after 48 (+0.120)." in text
+    assert "shorter study" not in report.results_markdown({**longer, "shorter_study": None})
+    with pytest.raises(FileNotFoundError, match="render the study first"):
+        report.results_markdown({**longer, "shorter_study": str(tmp_path / "none.json")})

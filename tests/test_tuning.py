@@ -71,6 +71,8 @@ def test_study_search_writes_every_trial_and_notebook_05_reads_the_choice(smoke_
         assert [p["lr"] for p in points if p["chosen"]] == [record["chosen"]["lr"]]
         assert {p["trial"]: p["excluded"] for p in points if p["excluded"]} == {int(t): why for t, why in record["excluded"].items()}
     assert tuning.search_summary(None) == {}
+    first = next(iter(records))  # a rendering that trained one of the searched runs keeps that run's search alone
+    assert tuning.search_summary(path, [first, "a run nobody searched"]) == {first: summary[first]}
 
 
 def test_params_check_names_a_missing_search_results_file(smoke_params):
