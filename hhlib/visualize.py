@@ -33,6 +33,7 @@ __all__ = [
     "embedding_scatter",
     "embedding_separation",
     "label_cooccurrence",
+    "longer_training",
     "pr_curves",
     "precision_at_n_curves",
     "results_bars",
@@ -577,6 +578,47 @@ def results_bars(table: pd.DataFrame, category: str, value: str = "map", hue: st
     if hue:
         handles, labels = axes[0, 0].get_legend_handles_labels()
         fig.legend(handles, labels, title=hue, loc="upper left", bbox_to_anchor=(1.0, 0.95), frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def longer_training(longer: Sequence[Mapping[str, Any]], shorter: Sequence[Mapping[str, Any]]) -> Figure:
+    """Each configuration's mAP after the shorter and the longer training, one panel per code length.
+
+    Two points per configuration (mean over seeds, one-std error bars), joined by a line: a long line
+    is a configuration that was still improving, two overlapping bars one that had stopped.
+
+    Args:
+        longer: aggregated ablation rows of the longer study (``name``, ``bits``, ``epochs``, ``map``, ``map_std``).
+        shorter: the same rows of the shorter study; configurations in only one of the two are left out.
+
+    Returns:
+        A Figure, configurations sorted by their longer mAP (best on top).
+
+    Raises:
+        ValueError: no configuration is in both.
+    """
+    before = {(r["name"], int(r["bits"])): r for r in shorter}
+    pairs = [(before[(r["name"], int(r["bits"]))], r) for r in longer if (r["name"], int(r["bits"])) in before]
+    if not pairs:
+        raise ValueError("no configuration of the longer study is in the shorter one: nothing to compare")
+    bit_values = sorted({int(row["bits"]) for _, row in pairs})
+    most = max(sum(int(row["bits"]) == bits for _, row in pairs) for bits in bit_values)
+    with sns.axes_style(STYLE):
+        fig, axes = plt.subplots(1, len(bit_values), figsize=(6.5 * len(bit_values), 0.35 * most + 1.6), squeeze=False)
+    for ax, bits in zip(axes[0], bit_values):
+        part = sorted((pair for pair in pairs if int(pair[1]["bits"]) == bits), key=lambda pair: pair[1]["map"])
+        y = np.arange(len(part))
+        for (old, new), height in zip(part, y):
+            ax.plot([old["map"], new["map"]], [height, height], color="0.75", linewidth=2, zorder=1)
+        for index, colour in ((0, "0.45"), (1, "tab:blue")):
+            rows = [pair[index] for pair in part]
+            ax.errorbar([r["map"] for r in rows], y, xerr=[r.get("map_std") or 0.0 for r in rows], fmt="o",
+                        color=colour, capsize=3, zorder=2, label=f"{rows[0]['epochs']} epochs")
+        ax.set_yticks(y, [new["name"] for _, new in part])
+        ax.set_xlabel(f"{_axis_label('map')} (mean ± std over seeds)")
+        ax.set_title(f"{bits} bits")
+        ax.legend(loc="lower right", frameon=True)
     fig.tight_layout()
     return fig
 

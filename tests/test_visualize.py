@@ -165,6 +165,23 @@ def test_results_bars_one_axes_per_bits():
         visualize.results_bars(table, "loss")
 
 
+def test_longer_training_draws_both_lengths_of_every_shared_configuration():
+    def row(name, epochs, value, std):
+        return {"name": name, "bits": 16, "epochs": epochs, "map": value, "map_std": std}
+
+    shorter = [row("hybridhash (paper)", 48, 0.78, 0.008), row("backbone=nest", 48, 0.764, 0.004), row("loss=dpsh", 48, 0.62, 0.05)]
+    longer = [row("hybridhash (paper)", 96, 0.79, 0.004), row("backbone=nest", 96, 0.785, 0.005)]
+    fig = visualize.longer_training(longer, shorter)
+    (ax,) = fig.axes
+    assert ax.get_title() == "16 bits"
+    assert [label.get_text() for label in ax.get_yticklabels()] == ["backbone=nest", "hybridhash (paper)"]  # best on top
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == ["48 epochs", "96 epochs"]
+    joins = [line for line in ax.get_lines() if len(line.get_xdata()) == 2 and line.get_ydata()[0] == line.get_ydata()[1]]
+    assert sorted(tuple(np.round(line.get_xdata(), 3)) for line in joins) == [(0.764, 0.785), (0.78, 0.79)]
+    with pytest.raises(ValueError, match="nothing to compare"):
+        visualize.longer_training(longer, [row("loss=dpsh", 48, 0.62, 0.05)])
+
+
 def test_save_figure_writes_png(tmp_path):
     fig = visualize.split_counts({"query": [1, 2, 3]}, NAMES)
     path = visualize.save_figure(fig, tmp_path, "counts")
