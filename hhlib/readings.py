@@ -20,6 +20,7 @@ __all__ = [
     "SPREAD_RULE",
     "ablation_readings",
     "compare",
+    "configuration_pairs",
     "difference",
     "evaluation_readings",
     "format_value",
@@ -285,6 +286,13 @@ def _method_rank(rows: Sequence[Mapping[str, Any]], bits: int, names: set[str]) 
     return (places[0], len(methods)) if places and len(methods) > 1 else None
 
 
+def configuration_pairs(longer: Sequence[Mapping[str, Any]],
+                        shorter: Sequence[Mapping[str, Any]]) -> list[tuple[Mapping[str, Any], Mapping[str, Any]]]:
+    """``(shorter row, longer row)`` of every configuration (name, code length) both studies trained, in ``longer``'s order."""
+    before = {(r["name"], int(r["bits"])): r for r in shorter}
+    return [(before[(r["name"], int(r["bits"]))], r) for r in longer if (r["name"], int(r["bits"])) in before]
+
+
 def _stopped_improving(pairs: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]], bits: int) -> str | None:
     """Which configurations gained no more than the spread from the longer training (hhlib's plateau evidence).
 
@@ -296,9 +304,9 @@ def _stopped_improving(pairs: Sequence[tuple[Mapping[str, Any], Mapping[str, Any
     judged = [(before, row, d) for before, row, d in judged if d["beyond"] is not None]
     if not judged:
         return None
-    stopped = [row["name"] for _, row, d in judged if not (d["beyond"] and d["delta"] > 0)]
-    gaining = [f"{row['name']} ({d['delta']:+.3f})" for _, row, d in sorted(judged, key=lambda item: -item[2]["delta"])
-               if d["beyond"] and d["delta"] > 0]
+    gained = {row["name"]: d["delta"] for _, row, d in judged if d["beyond"] and d["delta"] > 0}
+    stopped = [row["name"] for _, row, _ in judged if row["name"] not in gained]
+    gaining = [f"{name} ({delta:+.3f})" for name, delta in sorted(gained.items(), key=lambda item: -item[1])]
     epochs = f"{judged[0][0]['epochs']} -> {judged[0][1]['epochs']} epochs"
     line = (f"plateau, {bits} bits ({epochs}): {len(stopped)} of {len(judged)} configurations gained no more than "
             f"the spread from the longer training, so they had stopped improving")
@@ -306,12 +314,11 @@ def _stopped_improving(pairs: Sequence[tuple[Mapping[str, Any], Mapping[str, Any
     return line + (f"; still improving beyond the spread: {', '.join(gaining)}." if gaining else ".")
 
 
-def _length_lines(longer: Sequence[Mapping[str, Any]], shorter: Mapping[tuple, Mapping[str, Any]], bits: int) -> list[str]:
-    base_long, base_short = _baseline(longer, bits), _baseline(list(shorter.values()), bits)
-    lines, changed, same, pairs = [], [], 0, []
-    for row in (r for r in longer if int(r["bits"]) == bits and (r["name"], bits) in shorter):
-        before = shorter[(row["name"], bits)]
-        pairs.append((before, row))
+def _length_lines(longer: Sequence[Mapping[str, Any]], shorter: Sequence[Mapping[str, Any]], bits: int) -> list[str]:
+    base_long, base_short = _baseline(longer, bits), _baseline(shorter, bits)
+    pairs = [(before, row) for before, row in configuration_pairs(longer, shorter) if int(row["bits"]) == bits]
+    lines, changed, same = [], [], 0
+    for before, row in pairs:
         lines.append(f"{row['name']}, {bits} bits: {format_value(before)} after {before['epochs']} epochs, "
                      f"{format_value(row)} after {row['epochs']} ({row['map'] - before['map']:+.3f}).")
         if row.get("study") == "baseline" or base_long is None or base_short is None:
@@ -329,7 +336,7 @@ def _length_lines(longer: Sequence[Mapping[str, Any]], shorter: Mapping[tuple, M
     if plateau:
         lines.append(plateau)
     names = {row["name"] for _, row in pairs}
-    ranks = _method_rank(list(shorter.values()), bits, names), _method_rank(longer, bits, names)
+    ranks = _method_rank(shorter, bits, names), _method_rank(longer, bits, names)
     if None not in ranks:
         lines.append(f"the paper's loss ranks {ranks[0][0]} of {ranks[0][1]} methods after the shorter training "
                      f"and {ranks[1][0]} of {ranks[1][1]} after the longer.")
@@ -360,7 +367,7 @@ def longer_training_readings(longer: Mapping[str, Any], shorter_study: str | Pat
     path = Path(shorter_study)
     if not path.is_file():
         raise FileNotFoundError(f"shorter_study {path} does not exist: render the study first (make reproduce)")
-    shorter = {(r["name"], int(r["bits"])): r for r in artifacts.read_metrics(path)["ablations"]}
+    shorter = artifacts.read_metrics(path)["ablations"]
     rows = list(longer.get("ablations", []))
     lines = []
     for bits in sorted({int(r["bits"]) for r in rows}):

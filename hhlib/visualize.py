@@ -23,6 +23,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from hhlib.readings import configuration_pairs
 from hhlib.transforms import IMAGENET_MEAN, IMAGENET_STD, denormalize
 
 __all__ = [
@@ -598,8 +599,7 @@ def longer_training(longer: Sequence[Mapping[str, Any]], shorter: Sequence[Mappi
     Raises:
         ValueError: no configuration is in both.
     """
-    before = {(r["name"], int(r["bits"])): r for r in shorter}
-    pairs = [(before[(r["name"], int(r["bits"]))], r) for r in longer if (r["name"], int(r["bits"])) in before]
+    pairs = configuration_pairs(longer, shorter)
     if not pairs:
         raise ValueError("no configuration of the longer study is in the shorter one: nothing to compare")
     bit_values = sorted({int(row["bits"]) for _, row in pairs})
