@@ -863,7 +863,8 @@ def ablation_plan(
         bits_list: code lengths; every configuration is trained once per code length.
         variants: hhlib.model.VARIANTS names.
         block_token_kernels: block-token pooling kernels (None = the block edge, the default).
-        alphas: WML alpha values (the paper's is the loss's default, 0.5).
+        alphas: WML alpha values (the paper's is the loss's default, 0.5); a value equal to the baseline's
+            (``loss_params``, else the searched recipe's, else the default) adds no run.
         token_layouts: hhlib.model.TOKEN_LAYOUTS names.
         losses: hhlib.losses.LOSSES names.
         backbones: hhlib.model.BACKBONES names.
@@ -871,9 +872,10 @@ def ablation_plan(
         loss_params: hyperparameters of the baseline's WML loss (applied to the WML runs).
         seeds: training seeds; every configuration is trained once per seed (run folders
             ``hhlib.spread.seed_run_name``), and notebook 05 reports the mean ± spread over them.
-        recipes: run name -> training fields chosen by the study's search (``hhlib.tuning.load_recipes``);
-            each method and backbone trains with its own, the ablations of the paper's network with the
-            baseline's (``"hybridhash (paper)"``). None or empty: every run uses the notebook's recipe.
+        recipes: run name -> training fields and ``loss_params`` chosen by the study's search
+            (``hhlib.tuning.load_recipes``); each method and backbone trains with its own, the ablations of the
+            paper's network with the baseline's (``"hybridhash (paper)"``). A loss weight the run sets itself
+            wins over the searched one. None or empty: every run uses the notebook's recipe.
         systems: complete methods that bring their own network, name -> ``{"loss": LOSSES name,
             "model_overrides": {...}, "loss_params": {...}}`` (e.g. ITDH: a pretrained EfficientNet-Lite0
             trunk with DLBHC's loss; Kang et al.: the multiple-representation network); study ``system``.
@@ -898,7 +900,9 @@ def ablation_plan(
                 raise KeyError(f"unknown {what} {value!r}: valid names are {', '.join(registry)}")
     base_overrides = dict(model_overrides or {})
     wml_params = dict(loss_params or {})
-    default_alpha = wml_params.get("alpha", inspect.signature(LOSSES["wml"].__init__).parameters["alpha"].default)
+    searched_wml = (recipes or {}).get(BASELINE_NAME, {}).get("loss_params", {})
+    default_alpha = {"alpha": inspect.signature(LOSSES["wml"].__init__).parameters["alpha"].default,
+                     **searched_wml, **wml_params}["alpha"]  # the baseline's alpha: an equal ablation value adds no run
     default_layout = HybridHashConfig.token_layout
     studies: list[tuple[str, str, dict, str, dict]] = [("baseline", "hybridhash", {}, "wml", {})]
     studies += [("variant", v, {"variant": v}, "wml", {}) for v in variants if v != "hybrid"]
@@ -945,7 +949,10 @@ SEARCHED_STUDIES = ("baseline", "loss", "backbone", "system")  # each has its ow
 
 
 def _apply_recipes(plan: list[dict[str, dict[str, Any]]], recipes: Mapping[str, Mapping[str, Any]]) -> None:
-    """Add each run's searched training fields to its ``train`` dict, in place."""
+    """Add each run's searched training fields and loss weights to its ``train`` dict, in place.
+
+    A loss weight the run sets itself (notebook 05's ``loss_params``, an ``alpha`` ablation's value) keeps its value.
+    """
     missing = sorted({run["labels"]["name"] for run in plan
                       if run["labels"]["study"] in SEARCHED_STUDIES and run["labels"]["name"] not in recipes})
     if missing:
@@ -954,8 +961,14 @@ def _apply_recipes(plan: list[dict[str, dict[str, Any]]], recipes: Mapping[str, 
     for run in plan:
         labels = run["labels"]
         name = labels["name"] if labels["study"] in SEARCHED_STUDIES else BASELINE_NAME
-        run["train"].update(recipes.get(name, {}))
+        recipe = dict(recipes.get(name, {}))
+        searched_weights = recipe.pop("loss_params", {})
+        run["train"].update(recipe)
+        # the run's own loss_params (the notebook's, and the one weight an alpha ablation changes) win over the search's
+        run["train"]["loss_params"] = {**searched_weights, **run["train"]["loss_params"]}
         labels["recipe"] = "searched" if name in recipes else "notebook"
+        if searched_weights:  # metrics.json and results.md show the searched weights each run trained with
+            labels["loss_weights"] = {k: run["train"]["loss_params"][k] for k in searched_weights}
 
 
 def _ablation_run(study: str, value: str, overrides: dict, loss: str, params: dict, bits: int, seed: int,

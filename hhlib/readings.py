@@ -375,9 +375,42 @@ def longer_training_readings(longer: Mapping[str, Any], shorter_study: str | Pat
     return lines or [f"No configuration of this study is in {path}: nothing to compare."]
 
 
+SEARCH_POINT_FIELDS = ("trial", "val_map", "collapsed", "excluded", "chosen", "loss_params")  # besides training fields
+
+
 def _recipe(point: Mapping[str, Any]) -> str:
-    fields = [k for k in point if k not in ("trial", "val_map", "collapsed", "excluded", "chosen")]
-    return ", ".join(f"{k} {point[k]}" for k in fields)
+    """``"lr 0.002, alpha 0.5"``: a search point's training fields, then its loss weights."""
+    values = {**{k: v for k, v in point.items() if k not in SEARCH_POINT_FIELDS}, **point.get("loss_params", {})}
+    return ", ".join(f"{k} {_value(v)}" for k, v in values.items())
+
+
+def _same_but_lr(point: Mapping[str, Any], other: Mapping[str, Any]) -> bool:
+    """Whether two search points differ at most in lr (the collapse margin's neighbours)."""
+    outcome = ("trial", "val_map", "collapsed", "excluded", "chosen")
+    return all(point[k] == v for k, v in other.items() if k not in ("lr", *outcome))
+
+
+def _value(value: Any) -> str:
+    return "None (the loss's own rule)" if value is None else str(value)
+
+
+def _weights(point: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k} {_value(v)}" for k, v in point["loss_params"].items())
+
+
+def _moved_weights_reading(name: str, points: Sequence[Mapping[str, Any]]) -> str | None:
+    """The line for a run whose chosen loss weights are not its loss's defaults (None: they are, or no weight grid).
+
+    The first stage trains every point with the default weights, so trial 0 carries them.
+    """
+    chosen = next(p for p in points if p["chosen"])
+    default = points[0].get("loss_params")
+    if not default or chosen["loss_params"] == default:
+        return None
+    fields = {k: v for k, v in chosen.items() if k not in SEARCH_POINT_FIELDS}
+    same_recipe = next(p for p in points if p["loss_params"] == default and all(p[k] == v for k, v in fields.items()))
+    return (f"search, {name}: trains with {_weights(chosen)} (validation mAP {chosen['val_map']:.3f}), not its "
+            f"default {_weights(same_recipe)} ({same_recipe['val_map']:.3f} at the same {_recipe(fields)}).")
 
 
 def search_readings(metrics: Mapping[str, Any]) -> list[str]:
@@ -394,12 +427,18 @@ def search_readings(metrics: Mapping[str, Any]) -> list[str]:
         best = best_trial(points)
         if best is chosen:
             continue
-        collapsed = "; ".join(_recipe(p) for p in points if p["collapsed"] and p is not best)
-        reason = "it collapsed" if best["collapsed"] else f"{collapsed} collapsed"
+        causes = "; ".join(_recipe(p) for p in points if p["collapsed"] and p is not best and _same_but_lr(p, best))
+        reason = "it collapsed" if best["collapsed"] else f"{causes} collapsed"
         lines.append(f"search, {name}: trains at {_recipe(chosen)} (validation mAP {chosen['val_map']:.3f}), not at its "
                      f"best validation trial, {_recipe(best)} ({best['val_map']:.3f}), because {reason}: hhlib.search "
                      f"skips a collapsed grid point and the learning rate just below it (the collapse margin).")
     if searched:
         lines.append(f"search: {len(searched) - len(lines)} of {len(searched)} searched runs train with their best "
                      f"validation trial's recipe (the same grid for every run, on a validation split of the training images).")
+    with_weights = {name: points for name, points in searched.items() if points[0].get("loss_params")}
+    moved = [line for line in (_moved_weights_reading(n, p) for n, p in with_weights.items()) if line]
+    if with_weights:
+        lines += moved + [f"search, loss weights: {len(with_weights) - len(moved)} of {len(with_weights)} runs with a "
+                          "weight grid keep their loss's default weights (the same number of weight points for every loss, the "
+                          "default among them, tried at the training recipe the first stage chose)."]
     return lines

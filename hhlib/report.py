@@ -43,7 +43,7 @@ RUN_COLUMNS = (
 )
 ABLATION_COLUMNS = (
     "study", "name", "family", "backbone", "variant", "loss", "bits", "n_seeds", "map", "map_std", "map_tie_aware",
-    "epochs", "lr", "n_parameters", "flops", "train_seconds",
+    "epochs", "lr", "loss_weights", "n_parameters", "flops", "train_seconds",
 )
 
 SECONDS = {"train_seconds": 1}  # wall times print with one decimal
@@ -187,6 +187,8 @@ def _cell(value: Any, digits: int) -> str:
         return "–"
     if isinstance(value, float):
         return f"{value:.{digits}f}"
+    if isinstance(value, dict):  # e.g. loss_weights: "quantization_weight 0.1"
+        return ", ".join(f"{k} {v}" for k, v in value.items()) or "–"
     return str(value).replace("|", "\\|")
 
 

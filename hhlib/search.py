@@ -2,9 +2,12 @@
 
 Each method of a comparison gets the same grid over training fields (e.g. learning rate x epochs),
 trained on the validation protocol of :mod:`hhlib.validation` (held-out training images rank the
-rest of the training images), never on the query set. The chosen configuration is the grid point
-with the best mean validation mAP over the search seeds; ties go to the earlier grid point. The
-record (every trial and the choice) is a plain dict for a YAML file under params/.
+rest of the training images), never on the query set. A second stage then tries the method's loss
+weights: at the training fields the first stage chose, every point of the loss's own grid (the same
+number of points for every loss, the loss's default among them, so the first stage already trained
+that one). The chosen configuration is the point with the best mean validation mAP over the search
+seeds among both stages; ties go to the earlier trial. The record (every trial and the choice) is a
+plain dict for a YAML file under params/.
 
 A grid point is not eligible when one of its runs ended with collapsed codes (hhlib.health), nor when
 it is the next lower learning rate below such a point, all other values equal: the collapse margin.
@@ -25,8 +28,8 @@ from typing import Any
 from hhlib.spread import mean_std, seed_run_name
 from hhlib.train import ConfigError, RunResult, TrainConfig, fit
 
-__all__ = ["SEARCHABLE", "best_trial", "choose", "excluded_trials", "expand_grid", "grid_points", "run_search", "search_record",
-           "summarise_trials", "trial_configs"]
+__all__ = ["SEARCHABLE", "best_trial", "choose", "default_loss_point", "excluded_trials", "expand_grid", "expand_loss_grid",
+           "grid_points", "run_search", "search_record", "summarise_trials", "trial_configs", "weight_trial_configs"]
 
 # TrainConfig fields a search may vary: the optimisation recipe, never the data or the model
 SEARCHABLE = ("optimizer", "lr", "weight_decay", "momentum", "batch_size", "epochs", "schedule", "warmup_epochs")
@@ -47,33 +50,91 @@ def expand_grid(space: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     return [dict(zip(names, combination)) for combination in itertools.product(*(space[n] for n in names))]
 
 
+def expand_loss_grid(loss: str, space: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
+    """Every combination of a loss's weight grid (``{}``: no point), in :func:`expand_grid`'s order.
+
+    Raises:
+        ConfigError: a name that is not one of the loss's hyperparameters, or an empty list of values.
+    """
+    from hhlib.losses import loss_params
+
+    known = loss_params(loss)
+    for name, values in space.items():
+        if name not in known:
+            raise ConfigError(f"{loss}: {name!r} is not a hyperparameter of the loss: choose from {known}")
+        if not isinstance(values, (list, tuple)) or not values:
+            raise ConfigError(f"{loss}: loss weight {name!r} needs a non-empty list of values, got {values!r}")
+    if not space:
+        return []
+    names = list(space)
+    return [dict(zip(names, combination)) for combination in itertools.product(*(space[n] for n in names))]
+
+
+def default_loss_point(base: TrainConfig, space: Mapping[str, Sequence[Any]]) -> dict[str, Any]:
+    """The values ``base`` trains the loss weights of ``space`` with (its loss_params, else the loss's defaults)."""
+    from hhlib.losses import resolved_loss_params
+
+    resolved = resolved_loss_params(base.loss, base.loss_params)
+    return {name: resolved[name] for name in space}
+
+
 def trial_configs(base: TrainConfig, space: Mapping[str, Sequence[Any]], validation_per_class: int,
-                  seeds: Sequence[int] = (0,)) -> list[tuple[int, dict[str, Any], TrainConfig]]:
+                  seeds: Sequence[int] = (0,), loss_point: Mapping[str, Any] | None = None,
+                  first_index: int = 0) -> list[tuple[int, dict[str, Any], TrainConfig]]:
     """The search's runs: ``(trial index, grid values, config)`` per grid point and seed.
 
-    Each config is ``base`` with the grid values, the seed, ``validation_per_class`` and a run name
-    ``search_<loss>_<bits>_t<index>[_seed<N>]``, evaluated only after its last epoch.
+    Each config is ``base`` with the grid values, ``loss_point`` merged into its loss_params, the seed,
+    ``validation_per_class`` and a run name ``search_<loss>_<bits>_t<index>[_seed<N>]``, evaluated only
+    after its last epoch. The grid values of a trial include ``loss_point`` (the loss weights it trains with).
     """
+    point = dict(loss_point or {})
     runs = []
-    for index, values in enumerate(expand_grid(space)):
+    for offset, values in enumerate(expand_grid(space)):
+        index = first_index + offset
         for seed in seeds:
             name = seed_run_name(f"search_{base.loss}_{base.bits}_t{index}", seed)
             # dataclasses.replace builds through __init__, so the grid values are validated like any config
-            config = dataclasses.replace(base, **values, seed=seed, validation_per_class=validation_per_class,
-                                         eval_every=0, run_name=name)
-            runs.append((index, values, config))
+            config = dataclasses.replace(base, **values, loss_params={**base.loss_params, **point}, seed=seed,
+                                         validation_per_class=validation_per_class, eval_every=0, run_name=name)
+            runs.append((index, {**values, **point}, config))
+    return runs
+
+
+def weight_trial_configs(base: TrainConfig, chosen: Mapping[str, Any], loss_space: Mapping[str, Sequence[Any]],
+                         validation_per_class: int, seeds: Sequence[int] = (0,),
+                         first_index: int = 0) -> list[tuple[int, dict[str, Any], TrainConfig]]:
+    """The second stage's runs: each point of the loss's weight grid but the default, at the chosen training fields.
+
+    Args:
+        chosen: the first stage's choice (training fields; :func:`choose`'s other keys are ignored).
+        first_index: the first trial index (the number of first-stage grid points), so indices stay unique.
+    """
+    fields = {k: v for k, v in chosen.items() if k in SEARCHABLE}
+    default = default_loss_point(base, loss_space)
+    others = [point for point in expand_loss_grid(base.loss, loss_space) if point != default]
+    runs = []
+    for offset, point in enumerate(others):
+        runs += trial_configs(base, {k: [v] for k, v in fields.items()}, validation_per_class, seeds, point,
+                              first_index + offset)
     return runs
 
 
 def run_search(base: TrainConfig, space: Mapping[str, Sequence[Any]], validation_per_class: int,
-               seeds: Sequence[int] = (0,), train: Callable[[TrainConfig], RunResult] = fit) -> list[dict[str, Any]]:
-    """Train every trial of the search (finished trials are read back) and return one row per run.
+               seeds: Sequence[int] = (0,), train: Callable[[TrainConfig], RunResult] = fit,
+               loss_space: Mapping[str, Sequence[Any]] | None = None) -> list[dict[str, Any]]:
+    """Train both stages of the search (finished trials are read back) and return one row per run.
+
+    The first stage trains every point of ``space`` with the loss's default weights; the second, at the
+    first stage's choice, every other point of ``loss_space`` (none without one).
 
     Returns:
-        Rows ``{"trial", **grid values, "seed", "val_map", "train_seconds"}`` in trial order.
+        Rows ``{"trial", **grid values, **loss weights, "seed", "val_map", "collapsed", "train_seconds"}`` in trial order.
     """
-    trials = trial_configs(base, space, validation_per_class, seeds)
-    return trial_rows(trials, [train(config) for _, _, config in trials])
+    loss_space = loss_space or {}
+    first = trial_configs(base, space, validation_per_class, seeds, default_loss_point(base, loss_space))
+    rows = trial_rows(first, [train(config) for _, _, config in first])
+    second = weight_trial_configs(base, choose(rows), loss_space, validation_per_class, seeds, len(expand_grid(space)))
+    return rows + trial_rows(second, [train(config) for _, _, config in second])
 
 
 def trial_rows(trials: Sequence[tuple[int, dict[str, Any], TrainConfig]], results: Sequence[RunResult]) -> list[dict[str, Any]]:
@@ -176,17 +237,25 @@ def grid_points(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 def search_record(base: TrainConfig, space: Mapping[str, Sequence[Any]], validation_per_class: int,
-                  rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """A YAML-ready record of one method's search: where it ran, the grid, every trial and the choice."""
+                  rows: Sequence[Mapping[str, Any]], loss_space: Mapping[str, Sequence[Any]] | None = None) -> dict[str, Any]:
+    """A YAML-ready record of one method's search: where it ran, the grids, every trial and the choice.
+
+    ``chosen`` holds TrainConfig fields: the training fields of ``space`` and, with a ``loss_space``,
+    ``loss_params`` with the chosen loss weights.
+    """
     points = grid_points(rows)
     chosen = next(p for p in points if p["chosen"])
+    recipe = {k: chosen[k] for k in space}
+    if loss_space:
+        recipe["loss_params"] = {k: chosen[k] for k in loss_space}
     return {
         "loss": base.loss,
         "bits": base.bits,
         "validation_per_class": validation_per_class,
         "space": {k: list(v) for k, v in space.items()},
+        "loss_space": {k: list(v) for k, v in (loss_space or {}).items()},
         "trials": [dict(r) for r in rows],
-        "chosen": {k: chosen[k] for k in space},
+        "chosen": recipe,
         "chosen_val_map": chosen["val_map"],
         "chosen_val_map_std": chosen["val_map_std"],
         "excluded": {p["trial"]: p["excluded"] for p in points if p["excluded"]},

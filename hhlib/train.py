@@ -492,8 +492,17 @@ def _tuples(value: Any) -> Any:
     return tuple(_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
+def _resolved(values: dict[str, Any]) -> dict[str, Any]:
+    """A config dict with its loss hyperparameters resolved with the loss's defaults, as config_hash sees it."""
+    from hhlib.losses import resolved_loss_params
+
+    return {**values, "loss_params": resolved_loss_params(values["loss"], values.get("loss_params") or {})}
+
+
 def _check_resumable(saved: dict[str, Any], config: TrainConfig, path: Path) -> None:
-    current = config.to_dict()
+    """Refuse a checkpoint written by another config (the same identity as config_hash: {} equals the loss's defaults)."""
+    current = _resolved(config.to_dict())
+    saved = _resolved(saved) if saved.get("loss") is not None else saved
     differing = [
         f"{name}: {saved.get(name)!r} -> {current[name]!r}"
         for name in current

@@ -298,6 +298,23 @@ def test_ablation_plan_applies_searched_recipes_and_names_missing_ones():
         params.ablation_plan([16], losses=["ninh"], recipes=recipes)
 
 
+def test_searched_loss_weights_reach_each_run_unless_it_sets_the_weight_itself():
+    recipes = {"hybridhash (paper)": {"lr": 0.002, "loss_params": {"alpha": 1.0}},
+               "loss=dch": {"lr": 0.004, "loss_params": {"quantization_weight": 0.01}}}
+    plan = params.ablation_plan([16], variants=["hybrid", "local_only"], alphas=[0.1, 0.5, 1.0], losses=["wml", "dch"],
+                                recipes=recipes)
+    weights = {run["labels"]["name"]: run["train"]["loss_params"] for run in plan}
+    # the ablations of the paper's network take the paper's method's searched alpha; an alpha ablation keeps its own;
+    # the ablation value equal to the baseline's searched alpha (1.0) adds no run, the paper's 0.5 does
+    assert weights == {"hybridhash (paper)": {"alpha": 1.0}, "variant=local_only": {"alpha": 1.0},
+                       "alpha=0.1": {"alpha": 0.1}, "alpha=0.5": {"alpha": 0.5}, "loss=dch": {"quantization_weight": 0.01}}
+    labels = {run["labels"]["name"]: run["labels"].get("loss_weights") for run in plan}  # metrics.json's column
+    assert labels["alpha=0.1"] == {"alpha": 0.1} and labels["loss=dch"] == {"quantization_weight": 0.01}
+    # a weight fixed in notebook 05's loss_params wins over the search
+    fixed = params.ablation_plan([16], losses=["wml"], loss_params={"alpha": 0.5}, recipes=recipes)
+    assert [run["train"]["loss_params"] for run in fixed] == [{"alpha": 0.5}]
+
+
 def test_ablation_plan_adds_complete_systems_with_their_own_network_and_loss():
     systems = {"itdh": {"loss": "dlbhc", "model_overrides": {"backbone": "efficientnet_lite0", "backbone_weights": "imagenet"}},
                "kang2012": {"loss": "dsh", "model_overrides": {"backbone": "multirep"}, "loss_params": {"margin": 8.0}}}

@@ -170,6 +170,39 @@ def search_point(trial, lr, val_map, collapsed=False, excluded=None, chosen=Fals
     return {"trial": trial, "lr": lr, "val_map": val_map, "collapsed": collapsed, "excluded": excluded, "chosen": chosen}
 
 
+def test_search_readings_name_every_loss_weight_the_search_moved_from_its_default():
+    def point(trial, lr, weight, val_map, chosen=False):
+        return {**search_point(trial, lr, val_map, chosen=chosen), "loss_params": {"quantization_weight": weight}}
+
+    searched = {  # DCH: the weight stage beats the default at the chosen lr; CSQ keeps its default; CNNH has no grid
+        "loss=dch": [point(0, 0.001, 0.1, 0.737), point(1, 0.002, 0.1, 0.760), point(2, 0.004, 0.1, 0.755),
+                     point(3, 0.002, 0.01, 0.741), point(4, 0.002, 1.0, 0.781, chosen=True)],
+        "loss=csq": [point(0, 0.001, 1e-4, 0.762), point(1, 0.002, 1e-4, 0.765, chosen=True), point(2, 0.004, 1e-4, 0.763),
+                     point(3, 0.002, 1e-5, 0.760), point(4, 0.002, 1e-3, 0.751)],
+        "loss=cnnh": [search_point(0, 0.001, 0.756, chosen=True), search_point(1, 0.002, 0.754)],
+    }
+    assert readings.search_readings({"ablation_search": searched}) == [
+        "search: 3 of 3 searched runs train with their best validation trial's recipe (the same grid for every run, on a "
+        "validation split of the training images).",
+        "search, loss=dch: trains with quantization_weight 1.0 (validation mAP 0.781), not its default quantization_weight "
+        "0.1 (0.760 at the same lr 0.002).",
+        "search, loss weights: 1 of 2 runs with a weight grid keep their loss's default weights (the same number of weight "
+        "points for every loss, the default among them, tried at the training recipe the first stage chose)."]
+
+
+def test_the_collapse_margin_reading_names_only_the_collapse_next_to_the_best_trial():
+    def point(trial, lr, weight, val_map, chosen=False, collapsed=False):
+        return {**search_point(trial, lr, val_map, chosen=chosen, collapsed=collapsed),
+                "loss_params": {"discriminative_weight": weight}}
+
+    sdh = [point(0, 0.001, 1.0, 0.596, chosen=True), point(1, 0.002, 1.0, 0.623), point(2, 0.004, 1.0, 0.102, collapsed=True),
+           point(3, 0.001, 0.1, 0.269), point(4, 0.001, 10.0, 0.102, collapsed=True)]  # trial 4's collapse is not the reason
+    assert readings.search_readings({"ablation_search": {"loss=sdh": sdh}})[0] == (
+        "search, loss=sdh: trains at lr 0.001, discriminative_weight 1.0 (validation mAP 0.596), not at its best validation "
+        "trial, lr 0.002, discriminative_weight 1.0 (0.623), because lr 0.004, discriminative_weight 1.0 collapsed: "
+        "hhlib.search skips a collapsed grid point and the learning rate just below it (the collapse margin).")
+
+
 def test_search_readings_explain_every_choice_that_is_not_the_best_trial():
     searched = {
         "loss=sdh": [search_point(0, 0.001, 0.596, chosen=True), search_point(1, 0.002, 0.623, excluded="next to a collapse at trial 2"),

@@ -85,6 +85,8 @@ def test_markdown_table_formats_numbers_and_missing_values():
     assert lines[1] == "|---|---:|---:|---|"
     assert lines[2] == "| a\\|b | 0.123 | 16 | – |"
     assert lines[3] == "| c | – | 32 | x |"
+    weights = pd.DataFrame({"loss_weights": [{"quantization_weight": 0.1, "gamma": 20.0}, {}]})  # a run's searched weights
+    assert report.markdown_table(weights).splitlines()[2:] == ["| quantization_weight 0.1, gamma 20.0 |", "| – |"]
 
 
 def test_write_results_markdown(tmp_path: Path):

@@ -171,6 +171,21 @@ def test_changed_parameters_train_a_new_run_and_a_foreign_checkpoint_is_refused(
     assert restarted.epochs == 2 and len(restarted.history) == 2
 
 
+def test_a_loss_default_written_out_resumes_the_same_run(tmp_path):
+    # the search records a loss's default weight explicitly: {} and {"alpha": 0.5} are one run (config_hash and resume)
+    implicit = tiny(tmp_path, epochs=2)
+    fit(implicit, max_epochs=1)
+    explicit = tiny(tmp_path, epochs=2, loss_params={"alpha": 0.5})
+    assert explicit.run_dir == implicit.run_dir
+    resumed = fit(explicit)
+    assert resumed.epochs == 2 and len(resumed.history) == 2
+    other = tiny(tmp_path, epochs=2, loss_params={"alpha": 1.0})
+    other.run_dir.mkdir(parents=True)
+    shutil.copy(implicit.run_dir / "checkpoint.pt", other.run_dir / "checkpoint.pt")
+    with pytest.raises(ConfigError, match=r"different config \(loss_params: .*'alpha': 0.5.* -> .*'alpha': 1.0"):
+        fit(other)
+
+
 def test_crash_while_checkpointing_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     config = tiny(tmp_path, epochs=2, eval_every=0)
     real_save = torch.save

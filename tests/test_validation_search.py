@@ -1,7 +1,9 @@
 """Tests of hhlib.validation (held-out training images rank the rest) and hhlib.search (same grid for every method)."""
 
+import dataclasses
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -61,6 +63,61 @@ def test_trial_configs_validate_and_name_every_run(tmp_path):
     assert all(c.validation_per_class == 50 and c.eval_every == 0 for _, _, c in runs)
     with pytest.raises(ConfigError, match="lr must be > 0"):
         search.trial_configs(base, {"lr": [-1.0]}, validation_per_class=50)
+
+
+def test_loss_grid_and_its_default_point(tmp_path):
+    assert search.expand_loss_grid("dch", {"quantization_weight": [0.01, 0.1], "gamma": [10.0, 20.0]}) == [
+        {"quantization_weight": 0.01, "gamma": 10.0}, {"quantization_weight": 0.01, "gamma": 20.0},
+        {"quantization_weight": 0.1, "gamma": 10.0}, {"quantization_weight": 0.1, "gamma": 20.0}]
+    assert search.expand_loss_grid("cnnh", {}) == []  # a loss with no weight to search adds no trial
+    with pytest.raises(ConfigError, match="'lambda' is not a hyperparameter of the loss: choose from"):
+        search.expand_loss_grid("dch", {"lambda": [0.1]})
+    with pytest.raises(ConfigError, match="non-empty list"):
+        search.expand_loss_grid("dch", {"gamma": []})
+    base = TrainConfig(out_dir=str(tmp_path), loss="dch", bits=16, loss_params={"gamma": 10.0})
+    # the run's own value, else the loss's default (DCH: lambda 0.1)
+    assert search.default_loss_point(base, {"gamma": [5.0], "quantization_weight": [1.0]}) == {
+        "gamma": 10.0, "quantization_weight": 0.1}
+
+
+def test_weight_trials_train_the_other_points_at_the_first_stages_choice(tmp_path):
+    base = TrainConfig(out_dir=str(tmp_path), loss="dch", bits=16, lr=1e-3, loss_params={"gamma": 10.0})
+    chosen = {"trial": 1, "lr": 2e-3, "quantization_weight": 0.1, "val_map": 0.7}
+    runs = search.weight_trial_configs(base, chosen, {"quantization_weight": [0.01, 0.1, 1.0]}, 50, seeds=[0, 1],
+                                       first_index=3)
+    assert [(i, values, c.seed, c.run_name) for i, values, c in runs] == [
+        (3, {"lr": 2e-3, "quantization_weight": 0.01}, 0, "search_dch_16_t3"),
+        (3, {"lr": 2e-3, "quantization_weight": 0.01}, 1, "search_dch_16_t3_seed1"),
+        (4, {"lr": 2e-3, "quantization_weight": 1.0}, 0, "search_dch_16_t4"),
+        (4, {"lr": 2e-3, "quantization_weight": 1.0}, 1, "search_dch_16_t4_seed1")]
+    assert [c.loss_params for _, _, c in runs[::2]] == [{"gamma": 10.0, "quantization_weight": 0.01},
+                                                       {"gamma": 10.0, "quantization_weight": 1.0}]
+    assert all(c.lr == 2e-3 and c.validation_per_class == 50 and c.eval_every == 0 for _, _, c in runs)
+    assert search.weight_trial_configs(base, chosen, {}, 50) == []
+    # the first stage's trials carry the default weight: the same run identity as without it
+    first = search.trial_configs(base, {"lr": [2e-3]}, 50, loss_point={"quantization_weight": 0.1})
+    assert first[0][1] == {"lr": 2e-3, "quantization_weight": 0.1}
+    assert first[0][2].config_hash == dataclasses.replace(base, lr=2e-3, seed=0, validation_per_class=50, eval_every=0,
+                                                          run_name="search_dch_16_t0").config_hash
+
+
+def test_the_search_chooses_over_both_stages():
+    scores = {(1e-3, 0.1): 0.60, (2e-3, 0.1): 0.65, (4e-3, 0.1): 0.62, (2e-3, 0.01): 0.64, (2e-3, 1.0): 0.70}
+    trained = []
+
+    def train(config: TrainConfig) -> SimpleNamespace:
+        weight = config.loss_params.get("quantization_weight", 0.1)
+        trained.append((config.lr, weight))
+        return SimpleNamespace(final_map=scores[(config.lr, weight)], health={"collapsed": False}, train_seconds=1.0)
+
+    base = TrainConfig(out_dir="unused", loss="dch", bits=16)
+    space, loss_space = {"lr": [1e-3, 2e-3, 4e-3]}, {"quantization_weight": [0.01, 0.1, 1.0]}
+    rows = search.run_search(base, space, 50, train=train, loss_space=loss_space)
+    assert trained == [(1e-3, 0.1), (2e-3, 0.1), (4e-3, 0.1), (2e-3, 0.01), (2e-3, 1.0)]  # 3 + 2 trials
+    record = search.search_record(base, space, 50, rows, loss_space)
+    assert record["chosen"] == {"lr": 2e-3, "loss_params": {"quantization_weight": 1.0}}
+    assert record["loss_space"] == {"quantization_weight": [0.01, 0.1, 1.0]} and len(record["trials"]) == 5
+    assert search.search_record(base, space, 50, rows[:3])["chosen"] == {"lr": 2e-3}  # no weight grid: no loss_params
 
 
 def test_choose_takes_the_best_mean_over_seeds_and_the_earlier_trial_on_ties():
