@@ -888,9 +888,7 @@ def ablation_plan(
     Raises:
         KeyError: an unknown variant, loss, backbone or token layout (lists the valid names).
     """
-    import inspect
-
-    from hhlib.losses import LOSSES
+    from hhlib.losses import LOSSES, resolved_loss_params
     from hhlib.model import BACKBONES, TOKEN_LAYOUTS, VARIANTS, HybridHashConfig
 
     for values, registry, what in ((variants, VARIANTS, "variant"), (losses, LOSSES, "loss"),
@@ -901,8 +899,8 @@ def ablation_plan(
     base_overrides = dict(model_overrides or {})
     wml_params = dict(loss_params or {})
     searched_wml = (recipes or {}).get(BASELINE_NAME, {}).get("loss_params", {})
-    default_alpha = {"alpha": inspect.signature(LOSSES["wml"].__init__).parameters["alpha"].default,
-                     **searched_wml, **wml_params}["alpha"]  # the baseline's alpha: an equal ablation value adds no run
+    # the baseline's alpha (notebook, else searched, else the loss's default): an equal ablation value adds no run
+    default_alpha = resolved_loss_params("wml", {**searched_wml, **wml_params})["alpha"]
     default_layout = HybridHashConfig.token_layout
     studies: list[tuple[str, str, dict, str, dict]] = [("baseline", "hybridhash", {}, "wml", {})]
     studies += [("variant", v, {"variant": v}, "wml", {}) for v in variants if v != "hybrid"]

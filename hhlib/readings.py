@@ -375,7 +375,8 @@ def longer_training_readings(longer: Mapping[str, Any], shorter_study: str | Pat
     return lines or [f"No configuration of this study is in {path}: nothing to compare."]
 
 
-SEARCH_POINT_FIELDS = ("trial", "val_map", "collapsed", "excluded", "chosen", "loss_params")  # besides training fields
+SEARCH_OUTCOME_FIELDS = ("trial", "val_map", "collapsed", "excluded", "chosen")  # a search point's result, not its values
+SEARCH_POINT_FIELDS = (*SEARCH_OUTCOME_FIELDS, "loss_params")  # everything besides its training fields
 
 
 def _recipe(point: Mapping[str, Any]) -> str:
@@ -386,8 +387,7 @@ def _recipe(point: Mapping[str, Any]) -> str:
 
 def _same_but_lr(point: Mapping[str, Any], other: Mapping[str, Any]) -> bool:
     """Whether two search points differ at most in lr (the collapse margin's neighbours)."""
-    outcome = ("trial", "val_map", "collapsed", "excluded", "chosen")
-    return all(point[k] == v for k, v in other.items() if k not in ("lr", *outcome))
+    return all(point[k] == v for k, v in other.items() if k not in ("lr", *SEARCH_OUTCOME_FIELDS))
 
 
 def _value(value: Any) -> str:

@@ -46,6 +46,11 @@ def expand_grid(space: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
             raise ConfigError(f"search field {name!r} cannot be searched: choose from {list(SEARCHABLE)}")
         if not isinstance(values, (list, tuple)) or not values:
             raise ConfigError(f"search field {name!r} needs a non-empty list of values, got {values!r}")
+    return _combinations(space)
+
+
+def _combinations(space: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
+    """Every combination of a checked grid's values, the last field varying fastest (``{}``: one empty point)."""
     names = list(space)
     return [dict(zip(names, combination)) for combination in itertools.product(*(space[n] for n in names))]
 
@@ -64,10 +69,7 @@ def expand_loss_grid(loss: str, space: Mapping[str, Sequence[Any]]) -> list[dict
             raise ConfigError(f"{loss}: {name!r} is not a hyperparameter of the loss: choose from {known}")
         if not isinstance(values, (list, tuple)) or not values:
             raise ConfigError(f"{loss}: loss weight {name!r} needs a non-empty list of values, got {values!r}")
-    if not space:
-        return []
-    names = list(space)
-    return [dict(zip(names, combination)) for combination in itertools.product(*(space[n] for n in names))]
+    return _combinations(space) if space else []  # no weight: no second-stage point
 
 
 def default_loss_point(base: TrainConfig, space: Mapping[str, Sequence[Any]]) -> dict[str, Any]:

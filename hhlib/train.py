@@ -173,11 +173,8 @@ class TrainConfig:
     def config_hash(self) -> str:
         """8 hex digits identifying what this config computes (RESUME_FREE_FIELDS and LOCATION_FIELDS excluded; the loss's
         hyperparameters resolved with its defaults)."""
-        values = {k: v for k, v in self.to_dict().items() if k not in RESUME_FREE_FIELDS + LOCATION_FIELDS}
-        from hhlib.losses import resolved_loss_params
-
-        values["loss_params"] = resolved_loss_params(self.loss, self.loss_params)  # a changed default is a new run
-        text = json.dumps(artifacts.json_ready(values), sort_keys=True)
+        values = _resolved({k: v for k, v in self.to_dict().items() if k not in RESUME_FREE_FIELDS + LOCATION_FIELDS})
+        text = json.dumps(artifacts.json_ready(values), sort_keys=True)  # a changed loss default is a new run
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
 
     @property
@@ -493,7 +490,8 @@ def _tuples(value: Any) -> Any:
 
 
 def _resolved(values: dict[str, Any]) -> dict[str, Any]:
-    """A config dict with its loss hyperparameters resolved with the loss's defaults, as config_hash sees it."""
+    """A config dict with its loss hyperparameters resolved with the loss's defaults: the run's identity
+    (config_hash hashes it; the resume check compares it)."""
     from hhlib.losses import resolved_loss_params
 
     return {**values, "loss_params": resolved_loss_params(values["loss"], values.get("loss_params") or {})}
