@@ -29,6 +29,7 @@ __all__ = [
     "split_readings",
     "training_readings",
     "tsne_readings",
+    "unused_bits_reading",
 ]
 
 SPREAD_RULE = ("a difference counts only when the two means over seeds are further apart than the sum of "
@@ -162,6 +163,9 @@ def training_readings(metrics: Mapping[str, Any], method: str = "hybridhash") ->
         line = f"{method} {bits} bits: mAP {format_value(row)} over seeds {row.get('seeds', [row.get('seed', 0)])}"
         convergence = _convergence(row)
         lines.append(line + (f"; {convergence}." if convergence else "."))
+        unused = unused_bits_reading([row], bits, label="method")
+        if unused:
+            lines.append(unused)
     if len(runs) > 1:
         short, long = min(runs), max(runs)
         lines.append(compare("code length", f"{long} bits", runs[long], f"{short} bits", runs[short],
@@ -247,7 +251,39 @@ def ablation_readings(metrics: Mapping[str, Any]) -> list[str]:
             lines.append(compare(topic, "hybridhash (paper)", base, row["name"], row, PAPER_CLAIMS.get(row["study"])))
         lines += _ranking(rows, bits)
         lines.append(_convergence_summary([r for r in rows if int(r["bits"]) == bits], bits))
+        unused = unused_bits_reading(rows, bits)
+        if unused:
+            lines.append(unused)
     return lines + search_readings(metrics)
+
+
+def unused_bits_reading(rows: Sequence[Mapping[str, Any]], bits: int, label: str = "name") -> str | None:
+    """Which configurations at ``bits`` left bits constant over the database in some seed, with the count per seed.
+
+    A constant bit carries no information: such codes retrieve with fewer than ``bits`` bits. Collapsed
+    configurations are left out (their rows already say "not a result"); rows recorded before the
+    trainer kept ``constant_bits`` give no sentence.
+
+    Args:
+        rows: aggregated rows (``hhlib.spread.aggregate_seeds``) carrying ``constant_bits_per_seed``.
+        bits: the code length to read.
+        label: the field that names a configuration (``"name"`` in notebook 05, ``"method"`` in 02).
+
+    Returns:
+        One sentence, or None when no row at ``bits`` records its constant bits.
+    """
+    judged = [r for r in rows if int(r["bits"]) == bits and r.get("constant_bits_per_seed") is not None
+              and not r.get("collapsed")]
+    if not judged:
+        return None
+    unused = [r for r in judged if max(r["constant_bits_per_seed"]) > 0]
+    if not unused:
+        return (f"unused bits, {bits} bits: no bit is constant over the database in any seed "
+                f"({len(judged)} configuration{'s' if len(judged) > 1 else ''}): every bit carries information.")
+    listed = "; ".join(f"{r[label]} {', '.join(map(str, r['constant_bits_per_seed']))}" for r in unused)
+    return (f"unused bits, {bits} bits: {len(unused)} of {len(judged)} configurations leave bits constant over the "
+            f"database (count per seed): {listed}. A constant bit carries no information, so those codes retrieve "
+            f"with fewer than {bits} bits; the others use every bit.")
 
 
 def _convergence_summary(rows: Sequence[Mapping[str, Any]], bits: int) -> str:

@@ -39,11 +39,11 @@ RESULTS_FILE = "results.md"
 # columns of the main table, in order (absent ones are skipped)
 RUN_COLUMNS = (
     "method", "bits", "n_seeds", "map", "map_std", "map_tie_aware", "map_best_over_evals", "best_epoch", "topk",
-    "precision_within_radius", "epochs", "train_seconds", "preset",
+    "precision_within_radius", "constant_bits_per_seed", "epochs", "train_seconds", "preset",
 )
 ABLATION_COLUMNS = (
     "study", "name", "family", "backbone", "variant", "loss", "bits", "n_seeds", "map", "map_std", "map_tie_aware",
-    "epochs", "lr", "loss_weights", "n_parameters", "flops", "train_seconds",
+    "constant_bits_per_seed", "epochs", "lr", "loss_weights", "n_parameters", "flops", "train_seconds",
 )
 
 SECONDS = {"train_seconds": 1}  # wall times print with one decimal
@@ -189,6 +189,8 @@ def _cell(value: Any, digits: int) -> str:
         return f"{value:.{digits}f}"
     if isinstance(value, dict):  # e.g. loss_weights: "quantization_weight 0.1"
         return ", ".join(f"{k} {v}" for k, v in value.items()) or "–"
+    if isinstance(value, list):  # e.g. constant_bits_per_seed: "2, 0, 2"
+        return ", ".join(map(str, value)) or "–"
     return str(value).replace("|", "\\|")
 
 

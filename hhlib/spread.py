@@ -23,6 +23,8 @@ MEAN_FIELDS = ("train_seconds", "images_per_second", "mean_returned_within_radiu
 PER_SEED_FIELDS = ("seed", "run_dir")
 # flags that hold for the configuration when they hold for any of its seeds (e.g. collapsed codes)
 ANY_FIELDS = ("collapsed",)
+# counts whose worst seed speaks for the configuration: the largest value, with <field>_per_seed beside it
+WORST_FIELDS = ("constant_bits",)
 
 
 def seed_run_name(base: str, seed: int) -> str:
@@ -56,7 +58,8 @@ def aggregate_seeds(rows: Iterable[Mapping[str, Any]], key: Sequence[str]) -> li
     Returns:
         One row per configuration, in first-seen order: the first seed's other fields; for each of
         ``SPREAD_FIELDS`` present, the mean (under its own name), ``<field>_std`` (None for one seed)
-        and ``<field>_per_seed``; the means of ``MEAN_FIELDS``; ``seeds`` and ``run_dirs`` (lists in
+        and ``<field>_per_seed``; the means of ``MEAN_FIELDS``; the largest of ``WORST_FIELDS`` with its
+        ``<field>_per_seed``; ``seeds`` and ``run_dirs`` (lists in
         seed order), ``n_seeds``; and ``map_last_evals_per_seed`` when the rows carry ``map_last_evals``.
 
     Raises:
@@ -87,6 +90,10 @@ def _aggregate_group(group: list[Mapping[str, Any]], key: Sequence[str]) -> dict
     for name in ANY_FIELDS:
         if any(name in row for row in group):
             out[name] = any(bool(row.get(name)) for row in group)
+    for name in WORST_FIELDS:
+        values = [row.get(name) for row in group]
+        if all(v is not None for v in values):
+            out[name], out[f"{name}_per_seed"] = max(values), list(values)
     if all("map_last_evals" in row for row in group):
         out["map_last_evals_per_seed"] = [row["map_last_evals"] for row in group]
         out.pop("map_last_evals", None)

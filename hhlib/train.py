@@ -335,6 +335,7 @@ class RunResult:
             "run_dir": self.run_dir,
             "pretrained": (self.pretrained_report or {}).get("summary"),
             "collapsed": self.health.get("collapsed"),
+            "constant_bits": self.health.get("constant_bits"),
         }
         row.update(extra)
         return row

@@ -222,3 +222,29 @@ def test_search_readings_explain_every_choice_that_is_not_the_best_trial():
     rows = {"ablations": [agg(0.7, 0.01, study="baseline", bits=16, name="hybridhash (paper)", loss="wml")],
             "ablation_search": searched}
     assert readings.ablation_readings(rows)[-2:] == lines  # notebook 05's readings (and results.md) end with them
+
+
+def test_unused_bits_name_each_configuration_with_its_count_per_seed():
+    rows = [
+        {"name": "loss=ninh", "bits": 16, "constant_bits_per_seed": [2, 0, 2]},
+        {"name": "loss=dch", "bits": 16, "constant_bits_per_seed": [0, 0, 0]},
+        {"name": "loss=sdh", "bits": 16, "constant_bits_per_seed": [16, 0, 0], "collapsed": True},  # flagged elsewhere
+        {"name": "loss=dch", "bits": 64, "constant_bits_per_seed": [0, 0, 0]},
+    ]
+    assert readings.unused_bits_reading(rows, 16) == (
+        "unused bits, 16 bits: 1 of 2 configurations leave bits constant over the database (count per seed): "
+        "loss=ninh 2, 0, 2. A constant bit carries no information, so those codes retrieve with fewer than 16 bits; "
+        "the others use every bit.")
+    assert readings.unused_bits_reading(rows, 64) == (
+        "unused bits, 64 bits: no bit is constant over the database in any seed (1 configuration): every bit carries "
+        "information.")
+    assert readings.unused_bits_reading([{"name": "old", "bits": 16, "map": 0.7}], 16) is None  # not recorded
+
+
+def test_training_and_ablation_readings_carry_the_unused_bits():
+    run = {"method": "hybridhash", "bits": 16, "seeds": [0, 1], **agg(0.7, 0.01), "constant_bits_per_seed": [0, 1]}
+    lines = readings.training_readings({"runs": [run]})
+    assert lines[1].startswith("unused bits, 16 bits: 1 of 1 configurations") and "hybridhash 0, 1." in lines[1]
+    base = {"study": "baseline", "name": "hybridhash (paper)", "loss": "wml", "bits": 16, **agg(0.7, 0.01),
+            "constant_bits_per_seed": [0, 0]}
+    assert readings.ablation_readings({"ablations": [base]})[-1].startswith("unused bits, 16 bits: no bit is constant")

@@ -87,6 +87,8 @@ def test_markdown_table_formats_numbers_and_missing_values():
     assert lines[3] == "| c | – | 32 | x |"
     weights = pd.DataFrame({"loss_weights": [{"quantization_weight": 0.1, "gamma": 20.0}, {}]})  # a run's searched weights
     assert report.markdown_table(weights).splitlines()[2:] == ["| quantization_weight 0.1, gamma 20.0 |", "| – |"]
+    counts = pd.DataFrame({"constant_bits_per_seed": [[2, 0, 2], []]})  # a count per seed
+    assert report.markdown_table(counts).splitlines()[2:] == ["| 2, 0, 2 |", "| – |"]
 
 
 def test_write_results_markdown(tmp_path: Path):

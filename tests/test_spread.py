@@ -56,3 +56,11 @@ def test_seed_run_name_keeps_the_single_seed_name_for_seed_zero():
 def test_a_flag_holds_for_the_configuration_when_any_seed_has_it():
     (aggregated,) = aggregate_seeds([row(0, 0.7, collapsed=False), row(1, 0.1, collapsed=True)], ("method", "bits"))
     assert aggregated["collapsed"] is True
+
+
+def test_a_count_keeps_its_worst_seed_and_every_seed_value():
+    rows = [row(0, 0.7, constant_bits=2), row(1, 0.72, constant_bits=0), row(2, 0.71, constant_bits=1)]
+    (aggregated,) = aggregate_seeds(rows, ("method", "bits"))
+    assert aggregated["constant_bits"] == 2 and aggregated["constant_bits_per_seed"] == [2, 0, 1]
+    (older,) = aggregate_seeds([row(0, 0.7), row(1, 0.72, constant_bits=0)], ("method", "bits"))
+    assert "constant_bits_per_seed" not in older  # a seed recorded without the count: no partial list
