@@ -341,13 +341,44 @@ def _stopped_improving(pairs: Sequence[tuple[Mapping[str, Any], Mapping[str, Any
     if not judged:
         return None
     gained = {row["name"]: d["delta"] for _, row, d in judged if d["beyond"] and d["delta"] > 0}
+    lost = {row["name"]: d["delta"] for _, row, d in judged if d["beyond"] and d["delta"] < 0}
     stopped = [row["name"] for _, row, _ in judged if row["name"] not in gained]
-    gaining = [f"{name} ({delta:+.3f})" for name, delta in sorted(gained.items(), key=lambda item: -item[1])]
     epochs = f"{judged[0][0]['epochs']} -> {judged[0][1]['epochs']} epochs"
     line = (f"plateau, {bits} bits ({epochs}): {len(stopped)} of {len(judged)} configurations gained no more than "
             f"the spread from the longer training, so they had stopped improving")
     line += f" ({', '.join(stopped)})" if stopped else ""
-    return line + (f"; still improving beyond the spread: {', '.join(gaining)}." if gaining else ".")
+    if lost:
+        line += (f"; of those, the longer training lowered {_by_size(lost, reverse=False)} beyond the spread: past "
+                 f"their best, more training hurts them")
+    return line + (f"; still improving beyond the spread: {_by_size(gained)}." if gained else ".")
+
+
+def _better_length_line(pairs: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]], bits: int) -> str | None:
+    """Verdicts with every configuration at the better of its two lengths, when the paper's method lost from the longer one.
+
+    A configuration past its best would otherwise be judged at a length that hurts it. The better length is the
+    one with the higher mean; picking it per configuration favours every one alike, so the sentence says so.
+    """
+    pairs = [(before, row) for before, row in pairs if not (row.get("collapsed") or before.get("collapsed"))]
+    base = next(((before, row) for before, row in pairs if row.get("study") == "baseline"), None)
+    if base is None or len(pairs) < 2:
+        return None
+    lowered = difference(base[1], base[0])
+    if not (lowered["beyond"] and lowered["delta"] < 0):
+        return None
+    best = {row["name"]: max((before, row), key=lambda r: r["map"]) for before, row in pairs}
+    base_best = best.pop(base[1]["name"])
+    verdicts = "; ".join(f"{name} {format_value(row)} ({row['epochs']}) {_standing(row, base_best)}"
+                         for name, row in best.items())
+    return (f"each at its better length, {bits} bits (the length with the higher mean, chosen per configuration "
+            f"after the fact, so every figure is its best of two): against {base[1]['name']} {format_value(base_best)} "
+            f"({base_best['epochs']} epochs): {verdicts}.")
+
+
+def _by_size(deltas: Mapping[str, float], reverse: bool = True) -> str:
+    """``"a (+0.020), b (+0.010)"``: names with their change, largest first (smallest first with ``reverse=False``)."""
+    ordered = sorted(deltas.items(), key=lambda item: item[1], reverse=reverse)
+    return ", ".join(f"{name} ({delta:+.3f})" for name, delta in ordered)
 
 
 def _length_lines(longer: Sequence[Mapping[str, Any]], shorter: Sequence[Mapping[str, Any]], bits: int) -> list[str]:
@@ -371,6 +402,9 @@ def _length_lines(longer: Sequence[Mapping[str, Any]], shorter: Sequence[Mapping
     plateau = _stopped_improving(pairs, bits)
     if plateau:
         lines.append(plateau)
+    better = _better_length_line(pairs, bits)
+    if better:
+        lines.append(better)
     names = {row["name"] for _, row in pairs}
     ranks = _method_rank(shorter, bits, names), _method_rank(longer, bits, names)
     if None not in ranks:

@@ -16,6 +16,7 @@ from hhlib import params
 REPO = Path(__file__).resolve().parents[1]
 CONVERGED = REPO / "params" / "fashion_mnist" / "05_converged.yaml"
 DOUBLED = REPO / "params" / "fashion_mnist" / "05_doubled.yaml"
+QUADRUPLED = REPO / "params" / "fashion_mnist" / "05_quadrupled.yaml"
 
 
 def test_the_converged_check_trains_the_network_claims_longer_into_its_own_outputs():
@@ -47,6 +48,19 @@ def test_the_doubled_check_trains_the_network_claims_twice_as_long_as_the_conver
                      "ablation_loss_dch_16", "ablation_loss_adsh_16"}
     searched = {run["run_name"]: run["lr"] for run in params.training_runs("05_ablations", converged)}
     assert all(run["lr"] == searched[run["run_name"]] for run in params.training_runs("05_ablations", doubled))
+
+
+def test_the_quadrupled_check_doubles_the_open_network_claims_against_the_doubled_rows():
+    doubled = params.check_overlay("fashion_mnist", "05_ablations", DOUBLED)
+    quadrupled = params.check_overlay("fashion_mnist", "05_ablations", QUADRUPLED)
+    assert quadrupled["epochs"] == 2 * doubled["epochs"] and quadrupled["seeds"] == doubled["seeds"]
+    assert quadrupled["out_dir"] != doubled["out_dir"], "each check writes its own outputs"
+    assert params.resolve_path(quadrupled["shorter_study"]) == params.resolve_path(doubled["out_dir"]) / "fashion_mnist" / "metrics.json"
+    runs = {run["run_name"]: run for run in params.training_runs("05_ablations", quadrupled)}
+    assert set(runs) == {"ablation_baseline_hybridhash_16", "ablation_variant_no_interaction_16", "ablation_backbone_nest_16"}
+    before = {run["run_name"]: run for run in params.training_runs("05_ablations", doubled)}
+    for name, run in runs.items():  # the same searched recipe and loss weights as at 96 epochs: only the length changes
+        assert (run["lr"], run.get("loss_params")) == (before[name]["lr"], before[name].get("loss_params")), name
 
 
 def test_a_bad_overlay_is_refused_naming_the_file_and_every_problem(tmp_path):

@@ -159,6 +159,26 @@ def test_longer_training_ranks_only_the_methods_both_lengths_trained(tmp_path):
                          "variant=no_interaction).")
 
 
+def test_the_plateau_reading_names_a_configuration_that_longer_training_lowered(tmp_path):
+    # 96 -> 192 epochs: the paper's method falls beyond the spread (0.79 -> 0.77), cnn_full stays, no_interaction gains
+    from hhlib import artifacts
+
+    shorter = tmp_path / "metrics.json"
+    artifacts.write_json(shorter, _ablations(96, (0.79, 0.004), (0.837, 0.005), (0.752, 0.017), (0.74, 0.01)))
+    longer = {"ablations": [r for r in _ablations(192, (0.774, 0.002), (0.836, 0.005), (0.79, 0.01), (0.0, 0.0))["ablations"]
+                            if r["study"] != "loss"]}
+    assert readings.longer_training_readings(longer, shorter)[-2] == (
+        "plateau, 16 bits (96 -> 192 epochs): 2 of 3 configurations gained no more than the spread from the longer "
+        "training, so they had stopped improving (hybridhash (paper), backbone=cnn_full); of those, the longer training "
+        "lowered hybridhash (paper) (-0.016) beyond the spread: past their best, more training hurts them; still "
+        "improving beyond the spread: variant=no_interaction (+0.038).")
+    # the paper's method judged at its better length (96 epochs), every other configuration at its own better length
+    assert readings.longer_training_readings(longer, shorter)[-1] == (
+        "each at its better length, 16 bits (the length with the higher mean, chosen per configuration after the "
+        "fact, so every figure is its best of two): against hybridhash (paper) 0.790 ± 0.004 (96 epochs): "
+        "backbone=cnn_full 0.837 ± 0.005 (96) ahead; variant=no_interaction 0.790 ± 0.010 (192) level.")
+
+
 def test_longer_training_readings_stop_on_a_missing_shorter_study(tmp_path):
     import pytest
 
