@@ -29,7 +29,7 @@ from hhlib.spread import mean_std, seed_run_name
 from hhlib.train import ConfigError, RunResult, TrainConfig, fit
 
 __all__ = ["SEARCHABLE", "best_trial", "choose", "default_loss_point", "excluded_trials", "expand_grid", "expand_loss_grid",
-           "grid_points", "run_search", "search_record", "summarise_trials", "trial_configs", "weight_trial_configs"]
+           "grid_points", "run_search", "search_record", "search_stages", "summarise_trials", "trial_configs", "weight_trial_configs"]
 
 # TrainConfig fields a search may vary: the optimisation recipe, never the data or the model
 SEARCHABLE = ("optimizer", "lr", "weight_decay", "momentum", "batch_size", "epochs", "schedule", "warmup_epochs")
@@ -132,11 +132,32 @@ def run_search(base: TrainConfig, space: Mapping[str, Sequence[Any]], validation
     Returns:
         Rows ``{"trial", **grid values, **loss weights, "seed", "val_map", "collapsed", "train_seconds"}`` in trial order.
     """
-    loss_space = loss_space or {}
-    first = trial_configs(base, space, validation_per_class, seeds, default_loss_point(base, loss_space))
-    rows = trial_rows(first, [train(config) for _, _, config in first])
-    second = weight_trial_configs(base, choose(rows), loss_space, validation_per_class, seeds, len(expand_grid(space)))
-    return rows + trial_rows(second, [train(config) for _, _, config in second])
+    def train_stage(_stage: str, trials: Mapping[str, Sequence[tuple[int, dict[str, Any], TrainConfig]]]) -> dict[str, list]:
+        return {name: trial_rows(runs, [train(config) for _, _, config in runs]) for name, runs in trials.items()}
+
+    return search_stages({"run": (base, loss_space or {})}, space, validation_per_class, seeds, train_stage)["run"]
+
+
+StageTrainer = Callable[[str, Mapping[str, Sequence[tuple[int, dict[str, Any], TrainConfig]]]], Mapping[str, list]]
+
+
+def search_stages(bases: Mapping[str, tuple[TrainConfig, Mapping[str, Sequence[Any]]]], space: Mapping[str, Sequence[Any]],
+                  validation_per_class: int, seeds: Sequence[int], train_stage: StageTrainer) -> dict[str, list[dict[str, Any]]]:
+    """Both stages of the search for several runs at once: run name -> its trial rows, in trial order.
+
+    Args:
+        bases: run name -> (its config, its loss's weight grid, ``{}`` for none).
+        train_stage: ``(stage name, run name -> trials of :func:`trial_configs`) -> run name -> trial_rows``;
+            it trains one stage of every run (one after another, or in parallel as ``hhlib.tuning`` does).
+    """
+    first = {name: trial_configs(base, space, validation_per_class, seeds, default_loss_point(base, loss_space))
+             for name, (base, loss_space) in bases.items()}
+    rows = train_stage("training fields", first)
+    n_points = len(expand_grid(space))
+    second = {name: weight_trial_configs(base, choose(rows[name]), loss_space, validation_per_class, seeds, n_points)
+              for name, (base, loss_space) in bases.items()}
+    weight_rows = train_stage("loss weights", second)
+    return {name: list(rows[name]) + list(weight_rows[name]) for name in bases}
 
 
 def trial_rows(trials: Sequence[tuple[int, dict[str, Any], TrainConfig]], results: Sequence[RunResult]) -> list[dict[str, Any]]:

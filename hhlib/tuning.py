@@ -138,17 +138,11 @@ def run_study_search(param_set: str, params_dir: str | Path | None = None) -> Pa
     bases = search_bases(param_set, params_dir)
     loss_spaces = _checked_loss_spaces(bases, settings["loss_space"])
     parallel_runs = params.check_params(param_set, params_dir)["05_ablations"].get("parallel_runs", 1)
-    first = {name: search.trial_configs(base, settings["space"], settings["validation_per_class"], settings["seeds"],
-                                        search.default_loss_point(base, loss_spaces[name]))
-             for name, base in bases}
-    rows = _train_stage(param_set, "training fields", first, parallel_runs)
-    n_points = len(search.expand_grid(settings["space"]))
-    second = {name: search.weight_trial_configs(base, search.choose(rows[name]), loss_spaces[name],
-                                                settings["validation_per_class"], settings["seeds"], n_points)
-              for name, base in bases}
-    weight_rows = _train_stage(param_set, "loss weights", second, parallel_runs)
-    records = {name: search.search_record(base, settings["space"], settings["validation_per_class"],
-                                          rows[name] + weight_rows[name], loss_spaces[name])
+    rows = search.search_stages({name: (base, loss_spaces[name]) for name, base in bases}, settings["space"],
+                                settings["validation_per_class"], settings["seeds"],
+                                lambda stage, trials: _train_stage(param_set, stage, trials, parallel_runs))
+    records = {name: search.search_record(base, settings["space"], settings["validation_per_class"], rows[name],
+                                          loss_spaces[name])
                for name, base in bases}
     text = yaml.safe_dump(artifacts.json_ready(records), sort_keys=False)
     artifacts.atomic_write(results_path, lambda handle: handle.write(text.encode("utf-8")))
