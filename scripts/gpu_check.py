@@ -11,12 +11,18 @@ so that one failure keeps the others:
 - ``recipe_epoch``: two epochs of the Fashion-MNIST recipe (params/fashion_mnist/02_train.yaml)
   through fit(), the split resized once and kept on the GPU (hhlib.batches), eager and compiled.
 - ``encode``: encode() throughput over the database at several batch sizes.
+- ``study_time``: how long the GPU set's study (params/fashion_mnist_full, notebooks 02 and 05) trains on
+  this device: one short run of each kind of run timed, scaled to every run's sizes (hhlib.study_time).
+
+The report is rewritten after each section, so a run stopped at its time limit keeps the finished ones;
+``--sections`` runs some of them only (e.g. to redo one that failed).
 
 Without CUDA it writes ``{"skipped": "..."}`` and exits 0, unless ``--dry-run``: then everything
 runs on the CPU at toy sizes (tiny32 at 32 px, a few steps), which is what tests/test_gpu_check.py
-exercises. Budget on one H200: under 5 minutes (most of it torch.compile).
+exercises. Budget on one H200: under 8 minutes (torch.compile and the study's 27 kinds of run take most of it).
 
 Usage: .venv/bin/python scripts/gpu_check.py [--dry-run] [--data-dir DIR] [--out outputs/bench/gpu.json]
+           [--sections train_step,recipe_epoch,encode,study_time]
 """
 
 from __future__ import annotations
@@ -35,15 +41,17 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from hhlib import artifacts, losses  # noqa: E402
+from hhlib import artifacts, losses, study_time  # noqa: E402
 from hhlib.model import build  # noqa: E402
 from hhlib.train import TrainConfig, _load_splits, encode, fit  # noqa: E402
 
-FULL = {"preset": "paper15", "img_size": 224, "batch": 64, "steps": 10, "query_images": None, "recipe_images": 500,
-        "encode": 20_000, "compile": True}
+FULL = {"preset": "paper15", "img_size": 224, "batch": 64, "steps": 30, "warmup_steps": 3, "query_images": None, "recipe_images": 500,
+        "encode": 20_000, "compile": True, "study": "fashion_mnist_full", "study_train_per_class": 200,
+        "study_database": 16_000, "study_kinds": None, "study_run_bits": 64}
 # CPU toy run: compiling takes minutes on a CPU, so the dry run leaves the compiled settings out
-DRY_RUN = {"preset": "tiny32", "img_size": 32, "batch": 4, "steps": 2, "query_images": 1, "recipe_images": 2,
-           "encode": 40, "compile": False}
+DRY_RUN = {"preset": "tiny32", "img_size": 32, "batch": 4, "steps": 2, "warmup_steps": 1, "query_images": 1, "recipe_images": 2,
+           "encode": 40, "compile": False, "study": "smoke", "study_train_per_class": 10, "study_database": 100,
+           "study_kinds": 2, "study_run_bits": 16}
 RECIPE = {  # params/fashion_mnist/02_train.yaml
     "dataset": "fashion_mnist", "img_size": 32, "preset": "small32", "optimizer": "adamw", "lr": 0.002,
     "weight_decay": 0.05, "batch_size": 64, "schedule": "cosine", "warmup_epochs": 1.0,
@@ -67,13 +75,16 @@ def reset_memory(device: torch.device) -> None:
         torch.cuda.reset_peak_memory_stats(device)
 
 
-def time_steps(step: Callable[[], None], steps: int, batch: int, device: torch.device) -> dict:
-    """Images/s over ``steps`` calls after one warm-up call (whose time is reported as first_step_s)."""
+def time_steps(step: Callable[[], None], steps: int, batch: int, device: torch.device, warmup_steps: int = 1) -> dict:
+    """Images/s over ``steps`` calls after ``warmup_steps`` untimed ones (the first one's time is first_step_s)."""
     reset_memory(device)
     start = time.perf_counter()
     step()
     synchronize(device)
     first = time.perf_counter() - start
+    for _ in range(warmup_steps - 1):  # cuDNN autotuning and autocast's first casts can outlast the first step
+        step()
+    synchronize(device)
     start = time.perf_counter()
     for _ in range(steps):
         step()
@@ -121,10 +132,10 @@ def train_step(sizes: dict, device: torch.device) -> dict:
         wml = losses.build("wml", bits, 10, batch).to(device)
         runner = torch.compile(network) if compiled else network
         step = make_step(runner, lambda outputs: wml(outputs, labels, rows), batch_images, dtype, device)
-        results[name] = guarded(lambda: time_steps(step, sizes["steps"], batch, device))
+        results[name] = guarded(lambda: time_steps(step, sizes["steps"], batch, device, sizes["warmup_steps"]))
     results["official_bf16"] = guarded(lambda: official_step(sizes, images, labels, rows, bf16, device))
     return {"preset": sizes["preset"], "img_size": sizes["img_size"], "batch": batch, "steps": sizes["steps"],
-            "settings": results}
+            "warmup_steps": sizes["warmup_steps"], "settings": results}
 
 
 def official_step(sizes: dict, images: torch.Tensor, labels: torch.Tensor, rows: torch.Tensor,
@@ -141,7 +152,7 @@ def official_step(sizes: dict, images: torch.Tensor, labels: torch.Tensor, rows:
     loss, settings = official.build_loss(folder, 64, 10, len(images))
     loss.U, loss.Y = loss.U.to(device), loss.Y.to(device)
     step = make_step(network, lambda outputs: loss(outputs, labels, rows, settings), images, dtype, device)
-    return time_steps(step, sizes["steps"], len(images), device)
+    return time_steps(step, sizes["steps"], len(images), device, sizes["warmup_steps"])
 
 
 def recipe_epoch(sizes: dict, device: torch.device, data_dir: str | None, out_dir: str) -> dict:
@@ -179,6 +190,39 @@ def encode_throughput(sizes: dict, device: torch.device, data_dir: str | None) -
     return {"images": len(splits.database), "preset": "small32", "images_per_second_by_batch": results}
 
 
+def study_seconds(sizes: dict, device: torch.device, data_dir: str | None, out_dir: str, runs_file: str | None) -> dict:
+    """The GPU set's training time on this device, estimated from one timed run per kind (hhlib.study_time).
+
+    ``runs_file``: the set's runs as JSON (``--study-runs``), for a machine without papermill.
+    """
+    runs = json.loads(Path(runs_file).read_text()) if runs_file else None
+    return study_time.measure_study_time(
+        sizes["study"], out_dir, device=str(device), data_dir=data_dir, train_per_class=sizes["study_train_per_class"],
+        database_limit=sizes["study_database"], max_kinds=sizes["study_kinds"], runs=runs,
+        report=lambda line: print(line, flush=True))
+
+
+def study_run(sizes: dict, device: torch.device, data_dir: str | None, out_dir: str, runs_file: str | None) -> dict:
+    """One whole run of the GPU set (notebook 02's, seed 0, at ``study_run_bits``), timed: checks study_time's estimate."""
+    runs = json.loads(Path(runs_file).read_text()) if runs_file else study_time.study_runs(sizes["study"])
+    run = next(r for r in runs if r["stage"] == "02_train" and r["bits"] == sizes["study_run_bits"] and r["seed"] == 0)
+    fields = {**{k: v for k, v in run.items() if k != "stage"}, "device": str(device), "out_dir": out_dir,
+              "run_name": "study_run", "resume": False, "progress": False}
+    if data_dir is not None:
+        fields["data_dir"] = data_dir
+    config = TrainConfig.from_dict(fields)
+    start = time.perf_counter()
+    result = fit(config)
+    wall = time.perf_counter() - start
+    history = artifacts.read_jsonl(config.run_dir / artifacts.METRICS_LOG_FILE)
+    return {"run": fields, "wall_seconds": round(wall, 1), "train_seconds": round(result.train_seconds, 1),
+            "eval_seconds": round(result.eval_seconds, 1), "map": result.final_map, "constant_bits": result.health.get("constant_bits"),
+            "map_by_epoch": {str(r["epoch"]): round(r["map"], 4) for r in history if "map" in r}}
+
+
+SECTIONS = ("train_step", "recipe_epoch", "encode", "study_time", "study_run")
+
+
 def guarded(section: Callable[[], dict]) -> dict:
     """Run one measurement; a failure becomes {"error": ...} so the other sections still report."""
     try:
@@ -193,7 +237,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--dry-run", action="store_true", help="toy sizes on the CPU (no GPU needed)")
     parser.add_argument("--data-dir", default=None, help="Fashion-MNIST folder (default: the registry's)")
     parser.add_argument("--out", default=str(REPO / "outputs" / "bench" / "gpu.json"))
+    parser.add_argument("--study-runs", default=None,
+                        help="the study's runs as JSON (python -m hhlib.study_time SET FILE), where papermill is missing")
+    parser.add_argument("--sections", default=",".join(SECTIONS), help=f"comma-separated, of {', '.join(SECTIONS)}")
     args = parser.parse_args(argv)
+    sections = [name for name in args.sections.split(",") if name]
+    unknown = sorted(set(sections) - set(SECTIONS))
+    if unknown:
+        parser.error(f"unknown sections {unknown}: choose from {', '.join(SECTIONS)}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if not torch.cuda.is_available() and not args.dry_run:
@@ -206,12 +257,17 @@ def main(argv: list[str] | None = None) -> dict:
     report = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu (dry run)",
               "torch": torch.__version__, "dry_run": args.dry_run}
     start = time.perf_counter()
-    report["train_step"] = guarded(lambda: train_step(sizes, device))
     with tempfile.TemporaryDirectory() as out_dir:
-        report["recipe_epoch"] = guarded(lambda: recipe_epoch(sizes, device, args.data_dir, out_dir))
-    report["encode"] = guarded(lambda: encode_throughput(sizes, device, args.data_dir))
-    report["seconds"] = round(time.perf_counter() - start, 1)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+        measures = {"train_step": lambda: train_step(sizes, device),
+                    "recipe_epoch": lambda: recipe_epoch(sizes, device, args.data_dir, out_dir),
+                    "encode": lambda: encode_throughput(sizes, device, args.data_dir),
+                    "study_time": lambda: study_seconds(sizes, device, args.data_dir, out_dir, args.study_runs),
+                    "study_run": lambda: study_run(sizes, device, args.data_dir, out_dir, args.study_runs)}
+        for name in sections:
+            report[name] = guarded(measures[name])
+            report["seconds"] = round(time.perf_counter() - start, 1)
+            out.write_text(json.dumps(report, indent=2) + "\n")  # after each section: a stopped run keeps what it has
+            print(f"{name} done at {report['seconds']} s", flush=True)
     print(f"wrote {out} in {report['seconds']} s")
     return report
 

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "gpu_check.py"
+FASHION_MNIST = "/usr/share/datasets/fashion-mnist"  # the smoke study's split needs more images than the fixture files
 
 
 @pytest.fixture(scope="module")
@@ -18,9 +19,9 @@ def gpu_check():
     return module
 
 
-def test_dry_run_writes_every_section(gpu_check, fashion_dir, tmp_path):
+def test_dry_run_writes_every_section(gpu_check, tmp_path):
     out = tmp_path / "gpu.json"
-    report = gpu_check.main(["--dry-run", "--data-dir", str(fashion_dir), "--out", str(out)])
+    report = gpu_check.main(["--dry-run", "--data-dir", FASHION_MNIST, "--out", str(out)])
     assert json.loads(out.read_text()) == report
     settings = report["train_step"]["settings"]
     for name in ("fp32", "bf16", "bf16_channels_last"):
@@ -31,6 +32,19 @@ def test_dry_run_writes_every_section(gpu_check, fashion_dir, tmp_path):
     assert len(eager) == 2 and min(eager) > 0, report["recipe_epoch"]
     assert 0 < report["encode"]["images"] <= 40  # database_limit 40 (the fixture's database is smaller)
     assert min(report["encode"]["images_per_second_by_batch"].values()) > 0
+    study = report["study_time"]  # the smoke set, its first 2 kinds timed (DRY_RUN["study_kinds"])
+    assert len(study["kinds"]) == 2 and all(kind["seconds_per_train_image"] > 0 for kind in study["kinds"])
+    assert study["estimate"]["untimed_runs"], "the kinds beyond the first 2 are counted apart"
+    run = report["study_run"]  # a whole run of the smoke set's notebook 02
+    assert run["run"]["bits"] == 16 and run["train_seconds"] > 0 and 0 <= run["map"] <= 1
+
+
+def test_sections_run_alone_and_a_wrong_name_is_refused_before_any_work(gpu_check, tmp_path):
+    out = tmp_path / "gpu.json"
+    report = gpu_check.main(["--dry-run", "--data-dir", FASHION_MNIST, "--out", str(out), "--sections", "encode"])
+    assert set(report) == {"device", "torch", "dry_run", "encode", "seconds"}
+    with pytest.raises(SystemExit):
+        gpu_check.main(["--dry-run", "--out", str(out), "--sections", "encode,speed"])
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the behaviour without CUDA")
