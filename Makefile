@@ -50,7 +50,7 @@ help:
 	@echo "make search [DATASET=name]     the equal-budget recipe search of notebook 05 -> params/<name>/search_results.yaml"
 	@echo "make compare-rerun [DATASET=name]  after make reproduce: outputs/<name>/metrics.json against the committed one, digit for digit"
 	@echo "make converged [DATASET=name]  notebook 05's network claims and methods trained longer (params/<name>/05_converged.yaml) -> outputs/<name>_converged/"
-	@echo "make converged CONVERGED=doubled  the network claims trained twice as long again (params/<name>/05_doubled.yaml) -> outputs/<name>_doubled/"
+	@echo "make converged CONVERGED=doubled  the network claims and every method trained twice as long again (params/<name>/05_doubled.yaml) -> outputs/<name>_doubled/"
 	@echo "make converged CONVERGED=quadrupled  the claims still open at 96 epochs, at 192 (params/<name>/05_quadrupled.yaml) -> outputs/<name>_quadrupled/"
 	@echo "make lab                       JupyterLab at the repository root with the project's kernel (hhlib)"
 
@@ -142,7 +142,7 @@ compare-rerun: setup  ## the rendered metrics.json against the committed one (gi
 
 # notebook 05 once more with params/<set>/05_$(CONVERGED).yaml applied last: the network claims and methods trained longer,
 # into outputs/<set>_$(CONVERGED)/ (the file sets out_dir); runs resume from their checkpoints like make reproduce's.
-# CONVERGED=converged (default): 48 epochs; CONVERGED=doubled: the network claims at 96 epochs, against the 48-epoch rows;
+# CONVERGED=converged (default): 48 epochs; CONVERGED=doubled: the network claims and every method at 96 epochs, against the 48-epoch rows;
 # CONVERGED=quadrupled: the claims still open at 96 epochs, at 192, against the 96-epoch rows
 CONVERGED ?= converged
 CONVERGED_PARAMS := params/$(DATASET)/05_$(CONVERGED).yaml

@@ -36,16 +36,18 @@ def test_the_converged_check_trains_the_network_claims_longer_into_its_own_outpu
         assert run["lr"] == searched[run["run_name"]], "the same searched learning rates as the study"
 
 
-def test_the_doubled_check_trains_the_network_claims_twice_as_long_as_the_converged_check():
+def test_the_doubled_check_trains_the_network_claims_and_every_method_twice_as_long_as_the_converged_check():
     converged = params.check_overlay("fashion_mnist", "05_ablations", CONVERGED)
     doubled = params.check_overlay("fashion_mnist", "05_ablations", DOUBLED)
     assert doubled["epochs"] == 2 * converged["epochs"] and doubled["seeds"] == converged["seeds"]
     assert len({doubled["out_dir"], converged["out_dir"], "../outputs"}) == 3, "each check writes its own outputs"
     assert params.resolve_path(doubled["shorter_study"]) == params.resolve_path(converged["out_dir"]) / "fashion_mnist" / "metrics.json"
     names = {run["run_name"] for run in params.training_runs("05_ablations", doubled)}
+    methods = {f"ablation_loss_{loss}_16" for loss in params.check_params("fashion_mnist")["05_ablations"]["losses"]
+               if loss != "wml"}
+    assert len(methods) == 14, "every method of the study is doubled, so that the ranking is judged at 96 epochs too"
     assert names == {"ablation_baseline_hybridhash_16", "ablation_variant_no_interaction_16",
-                     "ablation_variant_local_only_16", "ablation_backbone_cnn_full_16", "ablation_backbone_nest_16",
-                     "ablation_loss_dch_16", "ablation_loss_adsh_16"}
+                     "ablation_variant_local_only_16", "ablation_backbone_cnn_full_16", "ablation_backbone_nest_16"} | methods
     searched = {run["run_name"]: run["lr"] for run in params.training_runs("05_ablations", converged)}
     assert all(run["lr"] == searched[run["run_name"]] for run in params.training_runs("05_ablations", doubled))
 
