@@ -215,8 +215,8 @@ def study_run(sizes: dict, device: torch.device, data_dir: str | None, out_dir: 
     result = fit(config)
     wall = time.perf_counter() - start
     history = artifacts.read_jsonl(config.run_dir / artifacts.METRICS_LOG_FILE)
-    return {"run": fields, "wall_seconds": round(wall, 1), "train_seconds": round(result.train_seconds, 1),
-            "eval_seconds": round(result.eval_seconds, 1), "map": result.final_map, "constant_bits": result.health.get("constant_bits"),
+    return {"run": fields, "wall_seconds": round(wall, 3), "train_seconds": round(result.train_seconds, 3),
+            "eval_seconds": round(result.eval_seconds, 3), "map": result.final_map, "constant_bits": result.health.get("constant_bits"),
             "map_by_epoch": {str(r["epoch"]): round(r["map"], 4) for r in history if "map" in r}}
 
 
