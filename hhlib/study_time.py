@@ -89,13 +89,18 @@ def split_sizes(run: Mapping[str, Any], cache: dict[str, dict[str, int]] | None 
     return sizes
 
 
+def run_fields(run: Mapping[str, Any], out_dir: str | Path, run_name: str) -> dict[str, Any]:
+    """A :func:`study_runs` entry as TrainConfig fields for a fresh, quiet run of its own in ``out_dir``."""
+    return {**{k: v for k, v in run.items() if k != "stage"}, "out_dir": str(out_dir), "run_name": run_name,
+            "resume": False, "progress": False}
+
+
 def timing_run(run: Mapping[str, Any], out_dir: str | Path, run_name: str, train_per_class: int,
                database_limit: int) -> dict[str, Any]:
     """The run, shrunk for timing: two epochs, one evaluation after the second, a smaller training set and database."""
-    return {**{k: v for k, v in run.items() if k != "stage"}, "epochs": TIMED_EPOCHS, "eval_every": TIMED_EPOCHS,
+    return {**run_fields(run, out_dir, run_name), "epochs": TIMED_EPOCHS, "eval_every": TIMED_EPOCHS,
             "train_per_class": _smaller(run.get("train_per_class"), train_per_class),
-            "database_limit": _smaller(run.get("database_limit"), database_limit),
-            "out_dir": str(out_dir), "run_name": run_name, "resume": False, "progress": False}
+            "database_limit": _smaller(run.get("database_limit"), database_limit)}
 
 
 def _smaller(value: int | None, limit: int) -> int:

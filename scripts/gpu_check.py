@@ -13,6 +13,7 @@ so that one failure keeps the others:
 - ``encode``: encode() throughput over the database at several batch sizes.
 - ``study_time``: how long the GPU set's study (params/fashion_mnist_full, notebooks 02 and 05) trains on
   this device: one short run of each kind of run timed, scaled to every run's sizes (hhlib.study_time).
+- ``study_run``: one whole run of that study (notebook 02's at 64 bits, seed 0), timed: the check on the estimate.
 
 The report is rewritten after each section, so a run stopped at its time limit keeps the finished ones;
 ``--sections`` runs some of them only (e.g. to redo one that failed).
@@ -22,7 +23,7 @@ runs on the CPU at toy sizes (tiny32 at 32 px, a few steps), which is what tests
 exercises. Budget on one H200: under 8 minutes (torch.compile and the study's 27 kinds of run take most of it).
 
 Usage: .venv/bin/python scripts/gpu_check.py [--dry-run] [--data-dir DIR] [--out outputs/bench/gpu.json]
-           [--sections train_step,recipe_epoch,encode,study_time]
+           [--sections train_step,recipe_epoch,encode,study_time,study_run] [--study-runs FILE]
 """
 
 from __future__ import annotations
@@ -190,12 +191,14 @@ def encode_throughput(sizes: dict, device: torch.device, data_dir: str | None) -
     return {"images": len(splits.database), "preset": "small32", "images_per_second_by_batch": results}
 
 
-def study_seconds(sizes: dict, device: torch.device, data_dir: str | None, out_dir: str, runs_file: str | None) -> dict:
-    """The GPU set's training time on this device, estimated from one timed run per kind (hhlib.study_time).
+def study_runs(sizes: dict, runs_file: str | None) -> list[dict]:
+    """The GPU set's runs: from ``runs_file`` (``--study-runs``, for a machine without papermill), else listed here."""
+    return json.loads(Path(runs_file).read_text()) if runs_file else study_time.study_runs(sizes["study"])
 
-    ``runs_file``: the set's runs as JSON (``--study-runs``), for a machine without papermill.
-    """
-    runs = json.loads(Path(runs_file).read_text()) if runs_file else None
+
+def study_seconds(sizes: dict, device: torch.device, data_dir: str | None, out_dir: str, runs_file: str | None) -> dict:
+    """The GPU set's training time on this device, estimated from one timed run per kind (hhlib.study_time)."""
+    runs = study_runs(sizes, runs_file)
     return study_time.measure_study_time(
         sizes["study"], out_dir, device=str(device), data_dir=data_dir, train_per_class=sizes["study_train_per_class"],
         database_limit=sizes["study_database"], max_kinds=sizes["study_kinds"], runs=runs,
@@ -204,10 +207,9 @@ def study_seconds(sizes: dict, device: torch.device, data_dir: str | None, out_d
 
 def study_run(sizes: dict, device: torch.device, data_dir: str | None, out_dir: str, runs_file: str | None) -> dict:
     """One whole run of the GPU set (notebook 02's, seed 0, at ``study_run_bits``), timed: checks study_time's estimate."""
-    runs = json.loads(Path(runs_file).read_text()) if runs_file else study_time.study_runs(sizes["study"])
+    runs = study_runs(sizes, runs_file)
     run = next(r for r in runs if r["stage"] == "02_train" and r["bits"] == sizes["study_run_bits"] and r["seed"] == 0)
-    fields = {**{k: v for k, v in run.items() if k != "stage"}, "device": str(device), "out_dir": out_dir,
-              "run_name": "study_run", "resume": False, "progress": False}
+    fields = {**study_time.run_fields(run, out_dir, "study_run"), "device": str(device)}
     if data_dir is not None:
         fields["data_dir"] = data_dir
     config = TrainConfig.from_dict(fields)
