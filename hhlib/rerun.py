@@ -5,7 +5,15 @@ differs (its path in the file, both values) and exits 1, or says how many values
 Two kinds of field may differ between identical runs and are left out: wall-clock measurements
 (names ending in ``seconds`` or ``images_per_second``) and the run folders (``run_dir``,
 ``run_dirs``, whose names carry the config hash). Everything else, every mAP, every per-seed
-value, the split and the environment, must be equal; floats are compared exactly.
+value and the split, must be equal; floats are compared exactly.
+
+The recorded ``environment`` (library versions, threads, device, CPU model) is not a result: it is
+compared on its own, to say whether a difference is expected. Training on the CPU repeats digit for
+digit on one kind of CPU, but another CPU model may run other kernels and round differently, and the
+rounding grows over training into differences of the order of the seed spread. So where values
+differ the command also says whether the two files record the same CPU, and how many result rows
+agree by the study's spread rule (``hhlib.readings.SPREAD_RULE``), the test that still applies
+across machines.
 """
 
 from __future__ import annotations
@@ -17,9 +25,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["differences", "is_volatile", "main", "stable_values"]
+__all__ = ["differences", "environment_note", "is_volatile", "main", "spread_check", "stable_values"]
 
 RUN_FOLDER_KEYS = ("run_dir", "run_dirs")
+ENVIRONMENT_KEY = "environment"  # compared apart: it explains a difference, it is not a result
+ROW_LISTS = ("runs", "ablations")  # the result rows with a mean and spread over seeds
+MACHINE_KEYS = ("cpu", "cpu_capability", "device", "device_name", "threads", "python", "torch", "numpy", "numba")
 
 
 def is_volatile(key: str) -> bool:
@@ -37,8 +48,67 @@ def stable_values(value: Any) -> Any:
 
 
 def differences(old: Any, new: Any) -> list[str]:
-    """Every place where two JSON values differ, as ``"<path>: <old> -> <new>"`` lines (volatile fields ignored)."""
-    return _differences(stable_values(old), stable_values(new), "")
+    """Every place where two JSON values differ, as ``"<path>: <old> -> <new>"`` lines.
+
+    Volatile fields and the top-level ``environment`` are left out (:func:`environment_note` reads it).
+    """
+    return _differences(stable_values(_results(old)), stable_values(_results(new)), "")
+
+
+def _results(study: Any) -> Any:
+    """``study`` without its recorded environment."""
+    return {k: v for k, v in study.items() if k != ENVIRONMENT_KEY} if isinstance(study, dict) else study
+
+
+def environment_note(old: dict[str, Any], new: dict[str, Any]) -> str:
+    """Whether the two files record the same machine, and so whether their values must agree digit for digit."""
+    before, after = old.get(ENVIRONMENT_KEY) or {}, new.get(ENVIRONMENT_KEY) or {}
+    unrecorded = [which for which, env in (("first", before), ("second", after)) if "cpu" not in env]
+    if unrecorded:
+        return (f"environment: the {' and the '.join(unrecorded)} file{'s do' if len(unrecorded) == 2 else ' does'} "
+                "not record the CPU model (written before hhlib recorded it), so whether both ran on one kind of "
+                "CPU is unknown; another CPU model may round differently, so judge such a rerun by the spread.")
+    changed = [f"{key}: {before.get(key)!r} -> {after.get(key)!r}" for key in MACHINE_KEYS
+               if before.get(key) != after.get(key)]
+    if changed:
+        return ("environment: the files record different machines or libraries (" + "; ".join(changed) + "): "
+                "other kernels round differently, so values are not expected to agree digit for digit; "
+                "judge the rerun by the spread.")
+    return (f"environment: both files record the same machine ({after.get('cpu')}, {after.get('cpu_capability')}, "
+            f"{after.get('threads')} threads, torch {after.get('torch')}), where a rerun must agree digit for digit.")
+
+
+def spread_check(old: dict[str, Any], new: dict[str, Any]) -> tuple[int, list[str]]:
+    """How many result rows of ``new`` agree with ``old`` by the spread rule, and a line for each that does not.
+
+    Rows of ``runs`` and ``ablations`` are matched by configuration (name, method, loss, code length); a row
+    agrees when its two means are no further apart than the sum of their standard deviations over seeds.
+    Rows without a spread (one seed) are not judged.
+    """
+    from hhlib.readings import difference, format_value
+
+    agree, beyond = 0, []
+    for key in ROW_LISTS:
+        before = {_row_id(row): row for row in old.get(key) or []}
+        for row in new.get(key) or []:
+            match = before.get(_row_id(row))
+            if match is None or match.get("map_std") is None or row.get("map_std") is None:
+                continue
+            d = difference(row, match)
+            if d["beyond"]:
+                beyond.append(f"{key}: {_row_label(row)}: {format_value(match)} -> {format_value(row)} ({d['delta']:+.3f}, "
+                              f"spread {d['spread']:.3f})")
+            else:
+                agree += 1
+    return agree, beyond
+
+
+def _row_id(row: dict[str, Any]) -> tuple:
+    return tuple(row.get(field) for field in ("name", "method", "loss", "bits"))
+
+
+def _row_label(row: dict[str, Any]) -> str:
+    return f"{row.get('name') or row.get('method')}, {row.get('bits')} bits"
 
 
 def _differences(old: Any, new: Any, path: str) -> list[str]:
@@ -86,13 +156,20 @@ def main(argv: Sequence[str]) -> int:
         return 2
     old, new = (json.loads(Path(path).read_text(encoding="utf-8")) for path in argv)
     lines = differences(old, new)
-    if lines:
-        print(f"hhlib.rerun: {len(lines)} values differ:")
-        print("\n".join(lines))
-        return 1
-    print(f"hhlib.rerun: all {count_values(old)} values agree digit for digit "
-          f"(wall-clock times and run folder names not compared)")
-    return 0
+    if not lines:
+        print(f"hhlib.rerun: all {count_values(_results(old))} values agree digit for digit "
+              f"(wall-clock times and run folder names not compared)")
+        print(environment_note(old, new))
+        return 0
+    print(f"hhlib.rerun: {len(lines)} values differ:")
+    print("\n".join(lines))
+    print(environment_note(old, new))
+    agree, beyond = spread_check(old, new)
+    print(f"spread: {agree} of {agree + len(beyond)} result rows with seeds agree by the spread rule (the two means "
+          f"no further apart than the sum of their standard deviations)" + (":" if beyond else "."))
+    if beyond:
+        print("\n".join(beyond))
+    return 1
 
 
 if __name__ == "__main__":

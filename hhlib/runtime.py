@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import random
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -77,12 +78,44 @@ def set_threads(threads: int | None = None) -> int:
     return torch.get_num_threads()
 
 
+def cpu_name(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
+    """The CPU's model: its name with family, model and cache size from ``/proc/cpuinfo`` on Linux, else what
+    ``platform`` knows (``"x86_64"`` at least).
+
+    Training on the CPU is bit for bit repeatable on one kind of CPU, but another model can take other
+    kernels (instruction set, cache-dependent blocking) and so round differently (docs/training.md, "Determinism and resume").
+    A virtual machine often names its CPU generically, so the family and model numbers are kept too.
+    """
+    import platform
+
+    fields = _first_cpuinfo_entry(Path(cpuinfo))
+    name = fields.get("model name") or platform.processor() or platform.machine()
+    details = [f"{label} {fields[key]}" for key, label in (("cpu family", "family"), ("model", "model"),
+                                                           ("cache size", "cache")) if fields.get(key)]
+    return f"{name} ({', '.join(details)})" if details else name
+
+
+def _first_cpuinfo_entry(cpuinfo: Path) -> dict[str, str]:
+    """``key -> value`` of the first processor in a ``/proc/cpuinfo`` file ({} where there is none)."""
+    if not cpuinfo.is_file():
+        return {}
+    fields: dict[str, str] = {}
+    for line in cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines():
+        if not line.strip():
+            break
+        key, _, value = line.partition(":")
+        fields[key.strip()] = value.strip()
+    return fields
+
+
 def environment(device: str | torch.device = "auto") -> dict[str, object]:
-    """What a result depends on besides its config: library versions, thread count, device.
+    """What a result depends on besides its config: library versions, thread count, device, CPU.
 
     Returns:
-        ``{"python", "torch", "numpy", "numba", "threads", "device", "device_name", "cpu_count"}``,
-        JSON-ready; recorded in metrics.json and every run's result.json.
+        ``{"python", "torch", "numpy", "numba", "threads", "device", "device_name", "cpu_count", "cpu",
+        "cpu_capability"}``, JSON-ready; recorded in metrics.json and every run's result.json. ``cpu`` is
+        the CPU model and ``cpu_capability`` the vector instruction set torch's CPU kernels use (e.g.
+        ``"AVX512"``): CPU results are repeatable digit for digit only where both are the same.
     """
     import platform
 
@@ -103,6 +136,8 @@ def environment(device: str | torch.device = "auto") -> dict[str, object]:
         "device": str(resolved),
         "device_name": name,
         "cpu_count": os.cpu_count(),
+        "cpu": cpu_name(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
     }
 
 

@@ -2,6 +2,7 @@
 stopped after one epoch and resumed in a new process equals the uninterrupted run bit for bit."""
 
 import json
+import platform
 import subprocess
 import sys
 import textwrap
@@ -13,7 +14,7 @@ import torch
 
 from hhlib import artifacts
 from hhlib.evaluate import mean_average_precision
-from hhlib.runtime import environment, set_threads
+from hhlib.runtime import cpu_name, environment, set_threads
 from hhlib.train import TrainConfig, fit
 
 FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
@@ -54,6 +55,17 @@ def test_set_threads_and_environment(restore_threads):
         set_threads(0)
     env = environment("cpu")
     assert env["threads"] == 1 and env["device"] == "cpu" and env["torch"] == torch.__version__
+    assert env["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert env["cpu"], "the CPU model: results repeat digit for digit only on one kind of CPU"
+
+
+def test_cpu_name_keeps_family_and_model_where_a_virtual_machine_names_its_cpu_generically(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 207\n"
+                       "model name\t: Intel(R) Xeon(R) Processor\ncache size\t: 307200 KB\n\n"
+                       "processor\t: 1\nmodel name\t: another\n")
+    assert cpu_name(cpuinfo) == "Intel(R) Xeon(R) Processor (family 6, model 207, cache 307200 KB)"
+    assert cpu_name(tmp_path / "none") in (platform.processor(), platform.machine())
 
 
 def test_evaluating_does_not_change_training(tmp_path, restore_threads):
