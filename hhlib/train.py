@@ -499,13 +499,15 @@ def _resolved(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check_resumable(saved: dict[str, Any], config: TrainConfig, path: Path) -> None:
-    """Refuse a checkpoint written by another config (the same identity as config_hash: {} equals the loss's defaults)."""
+    """Refuse a checkpoint written by another config (the same identity as config_hash: {} equals the loss's defaults,
+    and where the run lives, LOCATION_FIELDS, is not part of it, so a run folder moved to another out_dir resumes)."""
     current = _resolved(config.to_dict())
     saved = _resolved(saved) if saved.get("loss") is not None else saved
     differing = [
         f"{name}: {saved.get(name)!r} -> {current[name]!r}"
         for name in current
-        if name not in RESUME_FREE_FIELDS and artifacts.json_ready(saved.get(name)) != artifacts.json_ready(current[name])
+        if name not in RESUME_FREE_FIELDS + LOCATION_FIELDS
+        and artifacts.json_ready(saved.get(name)) != artifacts.json_ready(current[name])
     ]
     if differing:
         raise ConfigError(
@@ -747,7 +749,7 @@ def fit(config: TrainConfig, *, max_epochs: int | None = None) -> RunResult | No
     saved = _saved_checkpoint(config, device)
     result_path = config.run_dir / artifacts.RESULT_FILE
     if saved is not None and saved["epoch"] >= config.epochs and result_path.is_file():
-        return RunResult(**artifacts.read_json(result_path))
+        return _finished_result(config, result_path)
 
     run = _build_run(config, context, device, saved)
     progress = _restore(run, saved)
@@ -1005,6 +1007,18 @@ def _finish(run: _Run, progress: _Progress) -> RunResult | None:
     result = _run_result(run, progress, health)
     artifacts.write_json(config.run_dir / artifacts.RESULT_FILE, result.to_dict())
     return result
+
+
+def _finished_result(config: TrainConfig, result_path: Path) -> RunResult:
+    """A finished run's saved result, its files and location named where the run lives now (a run folder may
+    have been moved to another out_dir: LOCATION_FIELDS are not part of its identity)."""
+    saved = artifacts.read_json(result_path)
+    run_dir = config.run_dir
+    return RunResult(**{
+        **saved, "run_dir": str(run_dir), "checkpoint_path": str(run_dir / artifacts.CHECKPOINT_FILE),
+        "codes_path": str(run_dir / artifacts.CODES_FILE), "metrics_path": str(run_dir / artifacts.METRICS_LOG_FILE),
+        "config": {**saved["config"], **{field: getattr(config, field) for field in LOCATION_FIELDS}},
+    })
 
 
 def _run_result(run: _Run, progress: _Progress, health: dict[str, Any]) -> RunResult:

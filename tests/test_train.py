@@ -171,6 +171,24 @@ def test_changed_parameters_train_a_new_run_and_a_foreign_checkpoint_is_refused(
     assert restarted.epochs == 2 and len(restarted.history) == 2
 
 
+def test_a_run_folder_moved_to_another_out_dir_resumes_and_reports_where_it_lives(tmp_path):
+    # where a run lives is not what it computes (LOCATION_FIELDS): two studies may share a run by copying its folder
+    stopped, finished = tiny(tmp_path / "a", epochs=2), tiny(tmp_path / "a", epochs=1)
+    fit(stopped, max_epochs=1)
+    done = fit(finished)
+    for config in (stopped, finished):
+        shutil.copytree(config.run_dir, tiny(tmp_path / "b", epochs=config.epochs).run_dir)
+    resumed = fit(tiny(tmp_path / "b", epochs=2))
+    assert resumed.epochs == 2 and len(resumed.history) == 2 and resumed.run_dir.startswith(str(tmp_path / "b"))
+    straight = fit(tiny(tmp_path / "c", epochs=2))
+    assert resumed.final_map == straight.final_map, "the moved run continues the same training"
+    returned = fit(tiny(tmp_path / "b", epochs=1))
+    assert returned.final_map == done.final_map and returned.train_seconds == done.train_seconds, "not trained again"
+    for path in (returned.run_dir, returned.codes_path, returned.metrics_path, returned.checkpoint_path):
+        assert path.startswith(str(tmp_path / "b")) and Path(path).exists(), path
+    assert returned.config["out_dir"] == str(tmp_path / "b")
+
+
 def test_a_loss_default_written_out_resumes_the_same_run(tmp_path):
     # the search records a loss's default weight explicitly: {} and {"alpha": 0.5} are one run (config_hash and resume)
     implicit = tiny(tmp_path, epochs=2)
