@@ -52,6 +52,7 @@ help:
 	@echo "make converged [DATASET=name]  notebook 05's network claims and methods trained longer (params/<name>/05_converged.yaml) -> outputs/<name>_converged/"
 	@echo "make converged CONVERGED=doubled  the network claims and every method trained twice as long again (params/<name>/05_doubled.yaml) -> outputs/<name>_doubled/"
 	@echo "make converged CONVERGED=quadrupled  the claims still open at 96 epochs, at 192 (params/<name>/05_quadrupled.yaml) -> outputs/<name>_quadrupled/"
+	@echo "make converged CONVERGED=quadrupled_methods  the methods still gaining at 96 epochs, at 192 (params/<name>/05_quadrupled_methods.yaml) -> outputs/<name>_quadrupled_methods/"
 	@echo "make lab                       JupyterLab at the repository root with the project's kernel (hhlib)"
 
 $(STAMP): requirements.txt requirements-lock.txt pyproject.toml
@@ -143,7 +144,8 @@ compare-rerun: setup  ## the rendered metrics.json against the committed one (gi
 # notebook 05 once more with params/<set>/05_$(CONVERGED).yaml applied last: the network claims and methods trained longer,
 # into outputs/<set>_$(CONVERGED)/ (the file sets out_dir); runs resume from their checkpoints like make reproduce's.
 # CONVERGED=converged (default): 48 epochs; CONVERGED=doubled: the network claims and every method at 96 epochs, against the 48-epoch rows;
-# CONVERGED=quadrupled: the claims still open at 96 epochs, at 192, against the 96-epoch rows
+# CONVERGED=quadrupled: the claims still open at 96 epochs, at 192, against the 96-epoch rows;
+# CONVERGED=quadrupled_methods: the same for the methods still gaining at 96 epochs, beside the paper's loss
 CONVERGED ?= converged
 CONVERGED_PARAMS := params/$(DATASET)/05_$(CONVERGED).yaml
 CONVERGED_OUT := $(OUT)_$(CONVERGED)

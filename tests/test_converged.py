@@ -12,11 +12,13 @@ import pytest
 import yaml
 
 from hhlib import params
+from hhlib.train import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
 CONVERGED = REPO / "params" / "fashion_mnist" / "05_converged.yaml"
 DOUBLED = REPO / "params" / "fashion_mnist" / "05_doubled.yaml"
 QUADRUPLED = REPO / "params" / "fashion_mnist" / "05_quadrupled.yaml"
+QUADRUPLED_METHODS = REPO / "params" / "fashion_mnist" / "05_quadrupled_methods.yaml"
 
 
 def test_the_converged_check_trains_the_network_claims_longer_into_its_own_outputs():
@@ -63,6 +65,24 @@ def test_the_quadrupled_check_doubles_the_open_network_claims_against_the_double
     before = {run["run_name"]: run for run in params.training_runs("05_ablations", doubled)}
     for name, run in runs.items():  # the same searched recipe and loss weights as at 96 epochs: only the length changes
         assert (run["lr"], run.get("loss_params")) == (before[name]["lr"], before[name].get("loss_params")), name
+
+
+def test_the_quadrupled_methods_check_doubles_the_methods_still_gaining_against_the_doubled_rows():
+    doubled = params.check_overlay("fashion_mnist", "05_ablations", DOUBLED)
+    methods = params.check_overlay("fashion_mnist", "05_ablations", QUADRUPLED_METHODS)
+    quadrupled = params.check_overlay("fashion_mnist", "05_ablations", QUADRUPLED)
+    assert methods["epochs"] == quadrupled["epochs"] == 2 * doubled["epochs"] and methods["seeds"] == doubled["seeds"]
+    assert len({methods["out_dir"], quadrupled["out_dir"], doubled["out_dir"]}) == 3, "each check writes its own outputs"
+    assert params.resolve_path(methods["shorter_study"]) == params.resolve_path(doubled["out_dir"]) / "fashion_mnist" / "metrics.json"
+    runs = {run["run_name"]: run for run in params.training_runs("05_ablations", methods)}
+    still_gaining = {f"ablation_loss_{loss}_16" for loss in ("dch", "hashnet", "dlbhc", "drsdh")}  # beyond the spread at 96
+    assert set(runs) == {"ablation_baseline_hybridhash_16"} | still_gaining, "the paper's loss beside them, nothing else"
+    before = {run["run_name"]: run for run in params.training_runs("05_ablations", doubled)}
+    for name, run in runs.items():  # the same searched recipe and loss weights as at 96 epochs: only the length changes
+        assert (run["lr"], run.get("loss_params")) == (before[name]["lr"], before[name].get("loss_params")), name
+    baseline = {run["run_name"]: run for run in params.training_runs("05_ablations", quadrupled)}["ablation_baseline_hybridhash_16"]
+    assert TrainConfig(**runs["ablation_baseline_hybridhash_16"]).config_hash == TrainConfig(**baseline).config_hash, \
+        "the paper's loss is the same run in both 192-epoch checks (only where it writes differs)"
 
 
 def test_a_bad_overlay_is_refused_naming_the_file_and_every_problem(tmp_path):
