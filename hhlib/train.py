@@ -1013,12 +1013,16 @@ def _finished_result(config: TrainConfig, result_path: Path) -> RunResult:
     """A finished run's saved result, its files and location named where the run lives now (a run folder may
     have been moved to another out_dir: LOCATION_FIELDS are not part of its identity)."""
     saved = artifacts.read_json(result_path)
-    run_dir = config.run_dir
     return RunResult(**{
-        **saved, "run_dir": str(run_dir), "checkpoint_path": str(run_dir / artifacts.CHECKPOINT_FILE),
-        "codes_path": str(run_dir / artifacts.CODES_FILE), "metrics_path": str(run_dir / artifacts.METRICS_LOG_FILE),
+        **saved, **_run_files(config.run_dir),
         "config": {**saved["config"], **{field: getattr(config, field) for field in LOCATION_FIELDS}},
     })
+
+
+def _run_files(run_dir: Path) -> dict[str, str]:
+    """A :class:`RunResult`'s location fields: the run folder and the files in it."""
+    return {"run_dir": str(run_dir), "checkpoint_path": str(run_dir / artifacts.CHECKPOINT_FILE),
+            "codes_path": str(run_dir / artifacts.CODES_FILE), "metrics_path": str(run_dir / artifacts.METRICS_LOG_FILE)}
 
 
 def _run_result(run: _Run, progress: _Progress, health: dict[str, Any]) -> RunResult:
@@ -1030,8 +1034,6 @@ def _run_result(run: _Run, progress: _Progress, health: dict[str, Any]) -> RunRe
         best_epoch=progress.best_epoch or config.epochs, topk=report["topk"], bits=config.bits, epochs=config.epochs,
         train_seconds=train_seconds, eval_seconds=progress.eval_seconds,
         images_per_second=sum(r["seconds"] * r["images_per_second"] for r in history) / max(train_seconds, 1e-9),
-        n_parameters=run.n_parameters, run_dir=str(run_dir), checkpoint_path=str(run.checkpoint_path),
-        codes_path=str(run_dir / artifacts.CODES_FILE), metrics_path=str(run_dir / artifacts.METRICS_LOG_FILE),
-        history=history, evaluation=report, config=config.to_dict(), environment=environment(run.device),
-        flops=run.flops, pretrained_report=run.pretrained_report, health=health,
+        n_parameters=run.n_parameters, **_run_files(run_dir), history=history, evaluation=report,
+        config=config.to_dict(), environment=environment(run.device), flops=run.flops, pretrained_report=run.pretrained_report, health=health,
     )
