@@ -23,7 +23,7 @@ import papermill
 import pytest
 import yaml
 
-from hhlib import params, tuning
+from hhlib import params, runtime, tuning
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
@@ -82,6 +82,15 @@ def test_notebooks_committed_clean(stage):
     for cell in nb.cells:
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None, f"{stage}: clear outputs before committing"
+
+
+@pytest.mark.parametrize("stage", params.STAGES)
+def test_every_notebook_that_trains_records_the_machine_it_ran_on(stage):
+    # a converged check renders notebook 05 alone: without its own record, compare-rerun could not tell
+    # a rerun on another kind of CPU (other digits expected) from a broken one (docs/training.md)
+    code = "\n".join(c.source for c in _notebook(stage).cells if c.cell_type == "code")
+    if "parallel.fit_runs(" in code:
+        assert "environment=runtime.environment(device)" in code, stage
 
 
 @pytest.mark.parametrize("path", PARAM_FILES, ids=lambda p: f"{p.parent.name}/{p.stem}")
@@ -178,6 +187,7 @@ def test_make_reproduce_smoke_end_to_end():
     assert metrics["ablation_search"] == tuning.search_summary(REPO / "params" / "smoke" / "search_results.yaml")
     assert "3 of 3 searched runs train with their best validation trial's recipe" in (results / "results.md").read_text()
     assert metrics["split"]["sizes"] == {"query": 50, "train": 100, "database": 200}
+    assert metrics["environment"]["cpu"] == runtime.cpu_name() and metrics["environment"]["device"] == "cpu"
     figures = {p.stem for p in (results / "figures").glob("*.png")}
     assert {"split_counts", "sample_images", "training_curves", "pr_curves", "precision_at_n",
             "retrieval_gallery", "tsne_16", "ablations"} <= figures
