@@ -618,7 +618,7 @@ def longer_training(longer: Sequence[Mapping[str, Any]], shorter: Sequence[Mappi
         ax.set_yticks(y, [new["name"] for _, new in part])
         ax.set_xlabel(f"{_axis_label('map')} (mean ± std over seeds)")
         ax.set_title(f"{bits} bits")
-        ax.legend(loc="lower right", frameon=True)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=True)  # beside the panel: it covers no point
     fig.tight_layout()
     return fig
 

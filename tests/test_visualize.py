@@ -176,6 +176,9 @@ def test_longer_training_draws_both_lengths_of_every_shared_configuration():
     assert ax.get_title() == "16 bits"
     assert [label.get_text() for label in ax.get_yticklabels()] == ["backbone=nest", "hybridhash (paper)"]  # best on top
     assert [text.get_text() for text in ax.get_legend().get_texts()] == ["48 epochs", "96 epochs"]
+    fig.canvas.draw()
+    legend, panel = ax.get_legend().get_window_extent(), ax.get_window_extent()
+    assert legend.x0 >= panel.x1, "the legend stands beside the panel, where it can cover no point"
     joins = [line for line in ax.get_lines() if len(line.get_xdata()) == 2 and line.get_ydata()[0] == line.get_ydata()[1]]
     assert sorted(tuple(np.round(line.get_xdata(), 3)) for line in joins) == [(0.764, 0.785), (0.78, 0.79)]
     with pytest.raises(ValueError, match="nothing to compare"):
