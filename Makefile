@@ -71,7 +71,7 @@ data:
 	@bash scripts/ensure_apt_lists.sh
 
 test: setup
-	$(BIN)/python -m pytest tests/ -q
+	$(BIN)/python -m pytest tests/ -q --durations=15
 	@if ls notebooks/*.ipynb >/dev/null 2>&1; then \
 	  $(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider notebooks/ -q; \
 	fi
