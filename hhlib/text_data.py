@@ -13,7 +13,10 @@ are read with the standard library, ``.lz4`` through apt's own ``apt-helper cat-
 
 The lists change whenever the archive does, so :class:`PackageCorpus` carries a fingerprint of what
 was read (files, stanza count, SHA-256 of the decompressed bytes); another snapshot gives other
-numbers. Identical descriptions (many packages share one) are kept once, before any split.
+numbers. From a lists folder only the release's own indices are read (suite ``bookworm``, not
+``bookworm-updates``, ``bookworm-security`` or ``bookworm-backports``): those change every week, and
+whether a machine has them depends on whether ``apt-get update`` ever ran there, while a release's index
+changes only at its point releases. Pass one file to read any other index. Identical descriptions (many packages share one) are kept once, before any split.
 
 Protocol (:func:`make_text_splits`): the ``num_sections`` most frequent sections; per section a
 seeded draw of query, train and database texts (the per-class rule of :mod:`hhlib.splits`).
@@ -41,6 +44,7 @@ __all__ = [
     "CorpusError",
     "PackageCorpus",
     "find_package_lists",
+    "is_release_list",
     "make_text_splits",
     "normalise_section",
     "parse_stanzas",
@@ -51,6 +55,7 @@ __all__ = [
 
 DEFAULT_LISTS_DIR = "/var/lib/apt/lists"  # where apt-get update writes the indices (Debian policy)
 PACKAGES_PATTERN = "*_Packages*"  # apt's file names: <mirror>_dists_<suite>_<area>_binary-<arch>_Packages[.ext]
+SUITE_PATTERN = re.compile(r"_dists_([^_]+)_")  # the <suite> of such a name: a release, or <release>-updates etc.
 APT_HELPER = "/usr/lib/apt/apt-helper"  # decompresses any index format apt itself wrote
 LISTS_FIX = "run `apt-get update` as root (make setup does it when the lists are missing), or pass a Packages file"
 
@@ -77,26 +82,42 @@ class PackageCorpus:
     fingerprint: dict = field(default_factory=dict)
 
 
+def is_release_list(name: str) -> bool:
+    """Whether an apt index name belongs to a release itself, not to one of its ``<release>-<x>`` suites.
+
+    A name without a ``_dists_<suite>_`` part (a flat repository, a file copied by hand) counts as a release.
+    """
+    suite = SUITE_PATTERN.search(name)
+    return suite is None or "-" not in suite.group(1)
+
+
 def find_package_lists(path: str | Path = DEFAULT_LISTS_DIR) -> list[Path]:
-    """The Packages indices to read: every ``*_Packages*`` file of a folder, or one given file.
+    """The Packages indices to read: a folder's release indices (``*_Packages*``), or one given file.
 
     Args:
-        path: a folder (apt's lists folder) or one Packages file (plain or compressed).
+        path: a folder (apt's lists folder) or one Packages file (plain or compressed). From a folder,
+            the indices of ``<release>-updates``, ``-security``, ``-backports`` and the like are left
+            out (:func:`is_release_list`): they change weekly and only some machines have them.
 
     Returns:
         The files, sorted by name.
 
     Raises:
-        CorpusError: the path does not exist, or the folder holds no Packages file.
+        CorpusError: the path does not exist, or the folder holds no release Packages index.
     """
     path = Path(path)
     if path.is_file():
         return [path]
     if not path.is_dir():
         raise CorpusError(f"package lists {path} not found: {LISTS_FIX}")
-    files = sorted(p for p in path.glob(PACKAGES_PATTERN) if p.is_file() and not p.name.endswith((".diff", ".IndexDiff")))
-    if not files:
+    indices = [p for p in path.glob(PACKAGES_PATTERN) if p.is_file() and not p.name.endswith((".diff", ".IndexDiff"))]
+    if not indices:
         raise CorpusError(f"{path} holds no *_Packages index (apt lists never downloaded?): {LISTS_FIX}")
+    files = sorted(p for p in indices if is_release_list(p.name))
+    if not files:
+        raise CorpusError(f"{path} holds only the indices of update suites ({', '.join(sorted(p.name for p in indices))}), "
+                          "no release's own index: add the release to apt's sources and run `apt-get update`, "
+                          "or pass one of these files as packages_path")
     return files
 
 

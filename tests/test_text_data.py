@@ -91,6 +91,38 @@ def test_fingerprint_changes_with_the_snapshot(tmp_path):
     assert before != after
 
 
+def test_a_lists_folder_reads_only_the_release_indices(tmp_path):
+    lists = tmp_path / "lists"
+    _write(lists, name="deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages")
+    release = text_data.read_package_corpus(lists)
+    # what apt-get update adds beside the release: weekly-changing suites, which must not change the corpus
+    for suite in ["bookworm-updates", "bookworm-security", "bookworm-backports"]:
+        _write(lists, PACKAGES.replace("space shooter", suite), name=f"deb.debian.org_debian_dists_{suite}_main_binary-amd64_Packages")
+    after_update = text_data.read_package_corpus(lists)
+    assert after_update.texts == release.texts and after_update.fingerprint == release.fingerprint
+    assert after_update.fingerprint["files"] == ["deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages"]
+    # one index passed as a file is read whatever its suite
+    single = lists / "deb.debian.org_debian_dists_bookworm-security_main_binary-amd64_Packages"
+    assert text_data.read_package_corpus(single).texts[3].startswith("bookworm-security game")
+
+
+@pytest.mark.parametrize("name, release", [
+    ("deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages.lz4", True),
+    ("deb.debian.org_debian-security_dists_bookworm-security_main_binary-amd64_Packages.lz4", False),
+    ("archive.ubuntu.com_ubuntu_dists_jammy-updates_universe_binary-amd64_Packages", False),
+    ("archive.ubuntu.com_ubuntu_dists_jammy_universe_binary-amd64_Packages", True),
+    ("my_Packages.gz", True),
+])
+def test_is_release_list_reads_the_suite_from_apts_file_name(name, release):
+    assert text_data.is_release_list(name) is release
+
+
+def test_a_folder_of_update_suites_only_is_a_clear_error(tmp_path):
+    _write(tmp_path, name="deb.debian.org_debian_dists_bookworm-updates_main_binary-amd64_Packages")
+    with pytest.raises(CorpusError, match="only the indices of update suites .*pass one of these files"):
+        text_data.read_package_corpus(tmp_path)
+
+
 def test_missing_lists_are_a_clear_error(tmp_path):
     with pytest.raises(CorpusError, match="not found: run `apt-get update`"):
         text_data.read_package_corpus(tmp_path / "nowhere")
