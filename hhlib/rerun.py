@@ -13,7 +13,9 @@ digit on one kind of CPU, but another CPU model may run other kernels and round 
 rounding grows over training into differences of the order of the seed spread. So where values
 differ the command also says whether the two files record the same CPU, and how many result rows
 agree by the study's spread rule (``hhlib.readings.SPREAD_RULE``), the test that still applies
-across machines.
+across machines. A recorded data fingerprint that differs (the text study's apt package lists,
+``text_hashing.protocol.fingerprint``) is named too: values computed from other data are not
+expected to agree on any machine.
 """
 
 from __future__ import annotations
@@ -25,11 +27,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["differences", "environment_note", "is_volatile", "main", "spread_check", "stable_values"]
+__all__ = ["data_notes", "differences", "environment_note", "is_volatile", "main", "spread_check", "stable_values"]
 
 RUN_FOLDER_KEYS = ("run_dir", "run_dirs")
 ENVIRONMENT_KEY = "environment"  # compared apart: it explains a difference, it is not a result
 ROW_LISTS = ("runs", "ablations")  # the result rows with a mean and spread over seeds
+DATA_FINGERPRINTS = {  # where metrics.json records what input a section read, and what that section is
+    ("text_hashing", "protocol", "fingerprint"): "the text study (notebook 06) read other apt package lists",
+}
 MACHINE_KEYS = ("cpu", "cpu_capability", "device", "device_name", "threads", "python", "torch", "numpy", "numba")
 
 
@@ -76,6 +81,24 @@ def environment_note(old: dict[str, Any], new: dict[str, Any]) -> str:
                 "judge the rerun by the spread.")
     return (f"environment: both files record the same machine ({after.get('cpu')}, {after.get('cpu_capability')}, "
             f"{after.get('threads')} threads, torch {after.get('torch')}), where a rerun must agree digit for digit.")
+
+
+def data_notes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """One line per recorded data fingerprint that differs: that section's values come from other data."""
+    notes = []
+    for path, meaning in DATA_FINGERPRINTS.items():
+        before, after = _lookup(old, path), _lookup(new, path)
+        if before is not None and after is not None and before != after:
+            notes.append(f"data: {meaning} ({'.'.join(path)} differs), so its values are not expected to agree; "
+                         "docs/text_hashing.md says which lists it reads.")
+    return notes
+
+
+def _lookup(study: Any, path: tuple[str, ...]) -> Any:
+    """The value at ``path`` in nested dicts, or None where a key is missing."""
+    for key in path:
+        study = study.get(key) if isinstance(study, dict) else None
+    return study
 
 
 def spread_check(old: dict[str, Any], new: dict[str, Any]) -> tuple[int, list[str]]:
@@ -164,6 +187,7 @@ def main(argv: Sequence[str]) -> int:
     print(f"hhlib.rerun: {len(lines)} values differ:")
     print("\n".join(lines))
     print(environment_note(old, new))
+    print("\n".join(data_notes(old, new)) or "data: every recorded data fingerprint agrees.")
     agree, beyond = spread_check(old, new)
     print(f"spread: {agree} of {agree + len(beyond)} result rows with seeds agree by the spread rule (the two means "
           f"no further apart than the sum of their standard deviations)" + (":" if beyond else "."))

@@ -87,3 +87,22 @@ def test_command_line_exit_codes(tmp_path, capsys):
     assert "spread: 0 of 0 result rows" in out, "the row has no spread (no map_std): not judged"
     assert rerun.main([str(first), str(tmp_path / "missing.json")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_a_changed_data_fingerprint_is_named_as_the_cause(tmp_path, capsys):
+    corpus = {"files": ["deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages.lz4"], "stanzas": 63440}
+    old = {**STUDY, "text_hashing": {"protocol": {"fingerprint": corpus}, "runs": [{"map": 0.260}]}}
+    updated = {**corpus, "stanzas": 66555, "files": corpus["files"] + ["x_dists_bookworm-updates_main_Packages.lz4"]}
+    new = {**STUDY, "text_hashing": {"protocol": {"fingerprint": updated}, "runs": [{"map": 0.259}]}}
+    assert rerun.data_notes(old, old) == [] and rerun.data_notes(old, STUDY) == [], "absent in one file: no note"
+    (note,) = rerun.data_notes(old, new)
+    assert note.startswith("data: the text study (notebook 06) read other apt package lists")
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    first.write_text(json.dumps(old))
+    second.write_text(json.dumps(new))
+    assert rerun.main([str(first), str(second)]) == 1
+    out = capsys.readouterr().out
+    assert "text_hashing.protocol.fingerprint.stanzas: 63440 -> 66555" in out and note in out
+    second.write_text(json.dumps({**new, "text_hashing": {**old["text_hashing"], "runs": [{"map": 0.259}]}}))
+    assert rerun.main([str(first), str(second)]) == 1
+    assert "data: every recorded data fingerprint agrees." in capsys.readouterr().out
