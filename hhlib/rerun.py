@@ -33,7 +33,8 @@ RUN_FOLDER_KEYS = ("run_dir", "run_dirs")
 ENVIRONMENT_KEY = "environment"  # compared apart: it explains a difference, it is not a result
 ROW_LISTS = ("runs", "ablations")  # the result rows with a mean and spread over seeds
 DATA_FINGERPRINTS = {  # where metrics.json records what input a section read, and what that section is
-    ("text_hashing", "protocol", "fingerprint"): "the text study (notebook 06) read other apt package lists",
+    ("text_hashing", "protocol", "fingerprint"):
+        "the text study (notebook 06) read other apt package lists (docs/text_hashing.md says which it reads)",
 }
 MACHINE_KEYS = ("cpu", "cpu_capability", "device", "device_name", "threads", "python", "torch", "numpy", "numba")
 
@@ -89,8 +90,7 @@ def data_notes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     for path, meaning in DATA_FINGERPRINTS.items():
         before, after = _lookup(old, path), _lookup(new, path)
         if before is not None and after is not None and before != after:
-            notes.append(f"data: {meaning} ({'.'.join(path)} differs), so its values are not expected to agree; "
-                         "docs/text_hashing.md says which lists it reads.")
+            notes.append(f"data: {meaning}: {'.'.join(path)} differs, so its values are not expected to agree.")
     return notes
 
 

@@ -15,8 +15,9 @@ The lists change whenever the archive does, so :class:`PackageCorpus` carries a 
 was read (files, stanza count, SHA-256 of the decompressed bytes); another snapshot gives other
 numbers. From a lists folder only the release's own indices are read (suite ``bookworm``, not
 ``bookworm-updates``, ``bookworm-security`` or ``bookworm-backports``): those change every week, and
-whether a machine has them depends on whether ``apt-get update`` ever ran there, while a release's index
-changes only at its point releases. Pass one file to read any other index. Identical descriptions (many packages share one) are kept once, before any split.
+whether a machine has them depends on whether ``apt-get update`` ever ran there, while a release's
+index changes only at its point releases. Pass one file to read any other index. Identical
+descriptions (many packages share one) are kept once, before any split.
 
 Protocol (:func:`make_text_splits`): the ``num_sections`` most frequent sections; per section a
 seeded draw of query, train and database texts (the per-class rule of :mod:`hhlib.splits`).
