@@ -2,9 +2,15 @@
 console command points at a real function."""
 
 import ast
+import importlib
+import subprocess
 import sys
 import tomllib
 from pathlib import Path
+
+import pytest
+
+import hhlib
 
 ROOT = Path(__file__).resolve().parents[1]
 # import name -> distribution name, where they differ
@@ -54,3 +60,27 @@ def test_console_command_points_at_cli_main():
 
     assert _project()["scripts"]["hhlib"] == "hhlib.cli:main"
     assert callable(cli.main)
+
+
+def test_importing_a_light_submodule_does_not_import_torch():
+    # the Makefile runs `python -m hhlib.logs strip` after every rendered notebook: a package __init__ that
+    # imported the network first cost each such command ~10 s on the 2-core machine (docs/performance.md)
+    check = "import sys, hhlib.logs, hhlib.rerun, hhlib.lock; print(sorted({'torch', 'numba', 'pandas'} & set(sys.modules)))"
+    run = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "[]"
+
+
+def test_every_package_shortcut_is_its_submodules_object():
+    for name in hhlib.__all__:
+        if name == "__version__":
+            continue
+        module, attribute = hhlib._SHORTCUTS[name]
+        assert getattr(hhlib, name) is getattr(importlib.import_module(module), attribute), name
+    assert set(hhlib.__all__) <= set(dir(hhlib))
+    from hhlib import build_loss, build_model  # the two renamed shortcuts
+    assert build_model.__module__ == "hhlib.model" and build_loss.__module__ == "hhlib.losses"
+
+
+def test_an_unknown_package_attribute_is_an_attribute_error():
+    with pytest.raises(AttributeError, match="no_such_name"):
+        hhlib.no_such_name  # noqa: B018
