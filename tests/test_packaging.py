@@ -64,7 +64,7 @@ def test_console_command_points_at_cli_main():
 
 def test_importing_a_light_submodule_does_not_import_torch():
     # the Makefile runs `python -m hhlib.logs strip` after every rendered notebook: a package __init__ that
-    # imported the network first cost each such command ~10 s on the 2-core machine (docs/performance.md)
+    # imported the network first cost each such command ~9 s on the 2-core machine (docs/performance.md)
     check = "import sys, hhlib.logs, hhlib.rerun, hhlib.lock; print(sorted({'torch', 'numba', 'pandas'} & set(sys.modules)))"
     run = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True)
     assert run.stdout.strip() == "[]"
@@ -77,6 +77,7 @@ def test_every_package_shortcut_is_its_submodules_object():
         module, attribute = hhlib._SHORTCUTS[name]
         assert getattr(hhlib, name) is getattr(importlib.import_module(module), attribute), name
     assert set(hhlib.__all__) <= set(dir(hhlib))
+    assert _type_checking_imports() == hhlib._SHORTCUTS, "the TYPE_CHECKING imports list other names than _SHORTCUTS"
     from hhlib import build_loss, build_model  # the two renamed shortcuts
     assert build_model.__module__ == "hhlib.model" and build_loss.__module__ == "hhlib.losses"
 
@@ -84,3 +85,10 @@ def test_every_package_shortcut_is_its_submodules_object():
 def test_an_unknown_package_attribute_is_an_attribute_error():
     with pytest.raises(AttributeError, match="no_such_name"):
         hhlib.no_such_name  # noqa: B018
+
+
+def _type_checking_imports() -> dict[str, tuple[str, str]]:
+    """hhlib/__init__.py's ``if TYPE_CHECKING:`` imports, as _SHORTCUTS writes them: public name -> (module, name)."""
+    tree = ast.parse((ROOT / "hhlib" / "__init__.py").read_text(encoding="utf-8"))
+    (block,) = [node for node in tree.body if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"]
+    return {alias.asname or alias.name: (node.module, alias.name) for node in block.body for alias in node.names}
